@@ -1,0 +1,11 @@
+//! Fixpoint's pure core.
+//!
+//! ```text
+//!  policy files (path, bytes) ──▶ policy::load ──▶ PolicySet ─┐
+//!  catalog, fleet, now ─────────────────────────────────────────┴─▶ plan (later)
+//! ```
+//!
+//! Everything here is synchronous and deterministic: bytes and time are
+//! arguments, values are results. No clock, no filesystem, no network.
+
+pub mod version;

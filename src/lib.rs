@@ -1,0 +1,3 @@
+//! The `fixpoint` package: IO adapters around `fixpoint-core` and the admin CLI.
+
+pub mod cli;
