@@ -8,4 +8,6 @@
 //! Everything here is synchronous and deterministic: bytes and time are
 //! arguments, values are results. No clock, no filesystem, no network.
 
+pub mod policy;
+pub mod schedule;
 pub mod version;
