@@ -502,9 +502,13 @@ impl Validator<'_> {
             match schedule::time_zone(&spec.timezone) {
                 Ok(tz) => Some(tz),
                 Err(e) => {
-                    self.error(doc, path!["spec", "timezone"], "unknown-time-zone", format!(
-                        "{e}; write an IANA name such as `Europe/Berlin`, or `machine` for each machine's own zone"
-                    ));
+                    let e = e.to_string();
+                    let message = if e.contains("did you mean") {
+                        e
+                    } else {
+                        format!("{e}; write an IANA name such as `Europe/Berlin`, or `machine` for each machine's own zone")
+                    };
+                    self.error(doc, path!["spec", "timezone"], "unknown-time-zone", message);
                     None
                 }
             }
@@ -778,7 +782,7 @@ impl Validator<'_> {
         for name in &ring.groups {
             let group = self.set.group(name)?; // unknown or `all`: reported elsewhere or matches
             let (_, why) = matches_nothing(&group.spec.selector)?;
-            reasons.push(format!("group `{name}` {why}"));
+            reasons.push(format!("group `{name}` can match no machine ({why})"));
         }
         Some(reasons.join("; "))
     }
