@@ -35,20 +35,34 @@ fn scenarios() -> Vec<PathBuf> {
 #[test]
 fn every_scenario_prints_exactly_its_expected_diagnostics() {
     let dirs = scenarios();
-    assert!(dirs.len() >= 7, "expected the scenarios listed in examples/README.md, found {dirs:?}");
+    assert!(
+        dirs.len() >= 7,
+        "expected the scenarios listed in examples/README.md, found {dirs:?}"
+    );
     let mut failures = Vec::new();
     for dir in dirs {
-        let name = format!("examples/{}", dir.file_name().and_then(|n| n.to_str()).expect("utf-8 name"));
-        let expected = std::fs::read_to_string(dir.join("expected.txt")).expect("expected.txt readable");
+        let name = format!(
+            "examples/{}",
+            dir.file_name()
+                .and_then(|n| n.to_str())
+                .expect("utf-8 name")
+        );
+        let expected =
+            std::fs::read_to_string(dir.join("expected.txt")).expect("expected.txt readable");
         let out = validate(&name, &[]);
         let stdout = String::from_utf8(out.stdout).expect("utf-8 output");
         if stdout != expected {
-            failures.push(format!("{name}: output differs\n--- expected\n{expected}--- actual\n{stdout}"));
+            failures.push(format!(
+                "{name}: output differs\n--- expected\n{expected}--- actual\n{stdout}"
+            ));
         }
         let has_errors = expected.lines().any(|l| l.contains(": error: "));
         let want = if has_errors { 1 } else { 0 };
         if out.status.code() != Some(want) {
-            failures.push(format!("{name}: exit code {:?}, expected {want}", out.status.code()));
+            failures.push(format!(
+                "{name}: exit code {:?}, expected {want}",
+                out.status.code()
+            ));
         }
     }
     assert!(failures.is_empty(), "{}", failures.join("\n"));
@@ -61,7 +75,10 @@ fn the_example_policy_repository_validates_clean() {
     assert!(out.status.success(), "policies/ has problems:\n{stdout}");
     assert_eq!(stdout, "");
     let summary = String::from_utf8_lossy(&out.stderr);
-    assert!(summary.contains("17 documents in 7 files: 0 errors, 0 warnings"), "{summary}");
+    assert!(
+        summary.contains("17 documents in 7 files: 0 errors, 0 warnings"),
+        "{summary}"
+    );
 }
 
 #[test]
@@ -72,8 +89,14 @@ fn every_diagnostic_line_has_the_form_editors_read() {
             let mut parts = line.splitn(5, ':');
             let (file, l, c, level) = (parts.next(), parts.next(), parts.next(), parts.next());
             assert!(file.is_some_and(|f| f.starts_with("examples/")), "{line}");
-            assert!(l.is_some_and(|n| n.parse::<u32>().is_ok_and(|n| n >= 1)), "{line}");
-            assert!(c.is_some_and(|n| n.parse::<u32>().is_ok_and(|n| n >= 1)), "{line}");
+            assert!(
+                l.is_some_and(|n| n.parse::<u32>().is_ok_and(|n| n >= 1)),
+                "{line}"
+            );
+            assert!(
+                c.is_some_and(|n| n.parse::<u32>().is_ok_and(|n| n >= 1)),
+                "{line}"
+            );
             assert!(matches!(level, Some(" error") | Some(" warning")), "{line}");
         }
     }
@@ -99,10 +122,17 @@ fn json_output_carries_the_same_diagnostics() {
             )
         })
         .collect();
-    let text_lines: Vec<&str> = std::str::from_utf8(&text.stdout).expect("utf-8").lines().collect();
+    let text_lines: Vec<&str> = std::str::from_utf8(&text.stdout)
+        .expect("utf-8")
+        .lines()
+        .collect();
     assert_eq!(lines, text_lines);
     assert_eq!(report["errors"], 11);
-    assert!(diags.iter().all(|d| d["code"].as_str().is_some_and(|c| !c.is_empty())));
+    assert!(
+        diags
+            .iter()
+            .all(|d| d["code"].as_str().is_some_and(|c| !c.is_empty()))
+    );
 }
 
 #[test]
@@ -118,7 +148,12 @@ fn a_huge_file_is_refused_without_reading_it_all() {
     let out = validate(dir.to_str().expect("utf-8 path"), &[]);
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert_eq!(out.status.code(), Some(1));
-    assert!(stdout.contains("huge.yaml:1:1: error: file is larger than 4 MiB, the limit for a policy file"), "{stdout}");
+    assert!(
+        stdout.contains(
+            "huge.yaml:1:1: error: file is larger than 4 MiB, the limit for a policy file"
+        ),
+        "{stdout}"
+    );
 }
 
 #[cfg(unix)]
@@ -131,14 +166,19 @@ fn a_symlink_loop_is_reported_not_followed() {
     let out = validate(dir.to_str().expect("utf-8 path"), &[]);
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert_eq!(out.status.code(), Some(1), "{stdout}");
-    assert!(stdout.contains("sub/up:1:1: error: symbolic link loop; not followed"), "{stdout}");
+    assert!(
+        stdout.contains("sub/up:1:1: error: symbolic link loop; not followed"),
+        "{stdout}"
+    );
 }
 
 #[test]
 fn a_missing_directory_is_a_usage_error() {
     let out = validate("no/such/dir", &[]);
     assert_eq!(out.status.code(), Some(2));
-    assert!(String::from_utf8_lossy(&out.stderr).contains("cannot read policy directory no/such/dir"));
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("cannot read policy directory no/such/dir")
+    );
 }
 
 fn tempdir(name: &str) -> PathBuf {

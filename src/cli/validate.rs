@@ -34,7 +34,10 @@ pub enum Format {
 pub fn run(args: ValidateArgs) -> anyhow::Result<ExitCode> {
     let files = read_tree(&args.dir)?;
     let now = args.now.resolve();
-    let inputs: Vec<(&str, &[u8])> = files.iter().map(|f| (f.display.as_str(), f.bytes.as_slice())).collect();
+    let inputs: Vec<(&str, &[u8])> = files
+        .iter()
+        .map(|f| (f.display.as_str(), f.bytes.as_slice()))
+        .collect();
     let mut checked = policy::check(inputs, now);
     for f in &files {
         if let Some(problem) = &f.problem {
@@ -78,7 +81,11 @@ pub fn run(args: ValidateArgs) -> anyhow::Result<ExitCode> {
         if warnings == 1 { "" } else { "s" },
     );
     let failed = errors > 0 || (args.deny_warnings && warnings > 0);
-    Ok(if failed { ExitCode::from(1) } else { ExitCode::SUCCESS })
+    Ok(if failed {
+        ExitCode::from(1)
+    } else {
+        ExitCode::SUCCESS
+    })
 }
 
 /// A policy file as read from disk.
@@ -96,7 +103,8 @@ pub struct PolicyFile {
 /// followed forever. Each file is read up to one byte past the size limit, so a
 /// huge file costs no more than that.
 pub fn read_tree(dir: &Path) -> anyhow::Result<Vec<PolicyFile>> {
-    let meta = std::fs::metadata(dir).with_context(|| format!("cannot read policy directory {}", dir.display()))?;
+    let meta = std::fs::metadata(dir)
+        .with_context(|| format!("cannot read policy directory {}", dir.display()))?;
     if !meta.is_dir() {
         anyhow::bail!("{} is not a directory", dir.display());
     }
@@ -110,13 +118,23 @@ pub fn read_tree(dir: &Path) -> anyhow::Result<Vec<PolicyFile>> {
         let entry = match entry {
             Ok(e) => e,
             Err(e) => {
-                let display = e.path().map_or_else(|| dir.display().to_string(), |p| p.display().to_string());
+                let display = e
+                    .path()
+                    .map_or_else(|| dir.display().to_string(), |p| p.display().to_string());
                 let problem = if e.loop_ancestor().is_some() {
                     "symbolic link loop; not followed".to_owned()
                 } else {
-                    format!("cannot read: {}", e.io_error().map_or_else(|| e.to_string(), ToString::to_string))
+                    format!(
+                        "cannot read: {}",
+                        e.io_error()
+                            .map_or_else(|| e.to_string(), ToString::to_string)
+                    )
                 };
-                files.push(PolicyFile { display, bytes: Vec::new(), problem: Some(problem) });
+                files.push(PolicyFile {
+                    display,
+                    bytes: Vec::new(),
+                    problem: Some(problem),
+                });
                 continue;
             }
         };
@@ -127,14 +145,28 @@ pub fn read_tree(dir: &Path) -> anyhow::Result<Vec<PolicyFile>> {
         }
         let display = path.display().to_string();
         if !entry.file_type().is_file() {
-            files.push(PolicyFile { display, bytes: Vec::new(), problem: Some("not a regular file".into()) });
+            files.push(PolicyFile {
+                display,
+                bytes: Vec::new(),
+                problem: Some("not a regular file".into()),
+            });
             continue;
         }
-        let limit = u64::try_from(policy::load::MAX_FILE_BYTES).unwrap_or(u64::MAX).saturating_add(1);
+        let limit = u64::try_from(policy::load::MAX_FILE_BYTES)
+            .unwrap_or(u64::MAX)
+            .saturating_add(1);
         let mut bytes = Vec::new();
         match std::fs::File::open(path).and_then(|f| f.take(limit).read_to_end(&mut bytes)) {
-            Ok(_) => files.push(PolicyFile { display, bytes, problem: None }),
-            Err(e) => files.push(PolicyFile { display, bytes: Vec::new(), problem: Some(format!("cannot read: {e}")) }),
+            Ok(_) => files.push(PolicyFile {
+                display,
+                bytes,
+                problem: None,
+            }),
+            Err(e) => files.push(PolicyFile {
+                display,
+                bytes: Vec::new(),
+                problem: Some(format!("cannot read: {e}")),
+            }),
         }
     }
     Ok(files)

@@ -449,18 +449,18 @@ impl<'a, I: Iterator<Item = &'a Entry>> MapAccess<'a> for Entries<'a, I> {
         seed: K,
     ) -> Result<Option<K::Value>, DeError> {
         for entry in self.entries.by_ref() {
-            if let (Some(fields), Some(key)) = (self.fields, entry.key.as_str()) {
-                if !fields.contains(&key) {
-                    self.unknown.borrow_mut().push(DeError {
-                        message: format!(
-                            "unknown field `{key}`, expected {}{}",
-                            one_of(fields),
-                            did_you_mean(key, fields)
-                        ),
-                        pos: Some(entry.key.pos),
-                    });
-                    continue;
-                }
+            if let (Some(fields), Some(key)) = (self.fields, entry.key.as_str())
+                && !fields.contains(&key)
+            {
+                self.unknown.borrow_mut().push(DeError {
+                    message: format!(
+                        "unknown field `{key}`, expected {}{}",
+                        one_of(fields),
+                        did_you_mean(key, fields)
+                    ),
+                    pos: Some(entry.key.pos),
+                });
+                continue;
             }
             self.value = Some(&entry.value);
             let key = NodeDe {

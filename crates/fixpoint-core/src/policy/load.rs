@@ -447,12 +447,13 @@ fn load_document(file: &Arc<str>, node: Arc<Node>, out: &mut Loaded) {
         }
     }
     // A document with unknown fields loaded, but it is still an error: drop it from the set.
-    if loaded && !errors.is_empty() {
-        if let Some(kind) = kind {
-            remove_last(&mut out.set, kind);
-            if let Some(m) = &metadata {
-                out.set.broken.push((kind, m.name.clone()));
-            }
+    if loaded
+        && !errors.is_empty()
+        && let Some(kind) = kind
+    {
+        remove_last(&mut out.set, kind);
+        if let Some(m) = &metadata {
+            out.set.broken.push((kind, m.name.clone()));
         }
     }
     out.diagnostics.append(&mut errors);

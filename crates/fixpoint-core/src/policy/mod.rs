@@ -55,3 +55,6 @@ pub fn check<'a>(
     diagnostic::sort(&mut diagnostics);
     Checked { set, diagnostics }
 }
+
+#[cfg(test)]
+mod tests;

@@ -214,20 +214,17 @@ impl Validator<'_> {
                     format!("duplicate catalog source `{}`", source.name),
                 );
             }
-            if let Some(url) = &source.url {
-                if !(url.starts_with("https://")
+            if let Some(url) = &source.url
+                && !(url.starts_with("https://")
                     || url.starts_with("http://")
                     || url.starts_with("file://"))
-                {
-                    self.error(
-                        doc,
-                        &at("url"),
-                        "invalid-url",
-                        format!(
-                            "invalid URL `{url}`: expected an http://, https:// or file:// URL"
-                        ),
-                    );
-                }
+            {
+                self.error(
+                    doc,
+                    &at("url"),
+                    "invalid-url",
+                    format!("invalid URL `{url}`: expected an http://, https:// or file:// URL"),
+                );
             }
             match source.kind {
                 CatalogSourceKind::Apt => {
@@ -318,16 +315,15 @@ impl Validator<'_> {
     }
 
     fn selector_fields<S>(&mut self, doc: &Document<S>, sel: &Selector, base: &[Seg]) {
-        if let Some(dir) = &sel.directory {
-            if let Some(ou) = &dir.ou {
-                if !looks_like_dn(ou) {
-                    let mut p = base.to_vec();
-                    p.extend([Seg::from("directory"), "ou".into()]);
-                    self.error(doc, &p, "invalid-value", format!(
+        if let Some(dir) = &sel.directory
+            && let Some(ou) = &dir.ou
+            && !looks_like_dn(ou)
+        {
+            let mut p = base.to_vec();
+            p.extend([Seg::from("directory"), "ou".into()]);
+            self.error(doc, &p, "invalid-value", format!(
                         "`{ou}` is not a distinguished name; write it as `OU=Servers,DC=corp,DC=example`"
                     ));
-                }
-            }
         }
     }
 
@@ -362,21 +358,21 @@ impl Validator<'_> {
             if *m == PatchMatch::default() && catch_all.is_none() {
                 catch_all = Some(i);
             }
-            if let Some(score) = m.cvss_at_least {
-                if !(0.0..=10.0).contains(&score) {
-                    self.error(
-                        doc,
-                        &[
-                            Seg::from("spec"),
-                            "rules".into(),
-                            i.into(),
-                            "match".into(),
-                            "cvssAtLeast".into(),
-                        ],
-                        "invalid-value",
-                        format!("CVSS score {score} is out of range: expected 0.0 to 10.0"),
-                    );
-                }
+            if let Some(score) = m.cvss_at_least
+                && !(0.0..=10.0).contains(&score)
+            {
+                self.error(
+                    doc,
+                    &[
+                        Seg::from("spec"),
+                        "rules".into(),
+                        i.into(),
+                        "match".into(),
+                        "cvssAtLeast".into(),
+                    ],
+                    "invalid-value",
+                    format!("CVSS score {score} is out of range: expected 0.0 to 10.0"),
+                );
             }
             for (j, cve) in m.cves.iter().flatten().enumerate() {
                 if let Err(why) = check_cve(cve.as_str()) {
@@ -506,7 +502,9 @@ impl Validator<'_> {
                     let message = if e.contains("did you mean") {
                         e
                     } else {
-                        format!("{e}; write an IANA name such as `Europe/Berlin`, or `machine` for each machine's own zone")
+                        format!(
+                            "{e}; write an IANA name such as `Europe/Berlin`, or `machine` for each machine's own zone"
+                        )
                     };
                     self.error(doc, path!["spec", "timezone"], "unknown-time-zone", message);
                     None
@@ -697,10 +695,10 @@ impl Validator<'_> {
             }
             previous_delay = previous_delay.max(ring.delay);
             if let Some(gate) = &ring.gate {
-                if let (Some(min), Some(halt)) = (gate.min_success, gate.halt_on_failures) {
-                    if 100.0 - halt.value() < min.value() {
-                        // Not an error: halting earlier than the success bar is a valid, stricter choice.
-                    }
+                if let (Some(min), Some(halt)) = (gate.min_success, gate.halt_on_failures)
+                    && 100.0 - halt.value() < min.value()
+                {
+                    // Not an error: halting earlier than the success bar is a valid, stricter choice.
                 }
                 if gate.min_machines == Some(0) {
                     self.warn(
@@ -721,11 +719,11 @@ impl Validator<'_> {
                 self.error(doc, &at("maxConcurrent"), "invalid-value",
                     "maxConcurrent 0 would never let a machine install; use `pause` to stop a rollout".into());
             }
-            if let Some(CountOrPercent::Percent(p)) = ring.max_concurrent {
-                if p.value() == 0.0 {
-                    self.error(doc, &at("maxConcurrent"), "invalid-value",
+            if let Some(CountOrPercent::Percent(p)) = ring.max_concurrent
+                && p.value() == 0.0
+            {
+                self.error(doc, &at("maxConcurrent"), "invalid-value",
                         "maxConcurrent 0% would never let a machine install; use `pause` to stop a rollout".into());
-                }
             }
         }
         for (i, hook) in spec.hooks.pre_install.iter().enumerate() {
@@ -896,12 +894,12 @@ impl Validator<'_> {
             );
         }
         self.selector_fields(doc, &m.selector(), &[Seg::from("spec"), "machines".into()]);
-        if let Some(until) = &spec.until {
-            if until.end <= self.now {
-                self.warn(doc, path!["spec", "until"], "expired", format!(
+        if let Some(until) = &spec.until
+            && until.end <= self.now
+        {
+            self.warn(doc, path!["spec", "until"], "expired", format!(
                     "exclusion expired on {until}; its patches are due again. Remove it or extend it with a new review"
                 ));
-            }
         }
     }
 
@@ -949,10 +947,10 @@ fn matches_nothing(sel: &Selector) -> Option<(&'static str, String)> {
     if sel.sites.as_ref().is_some_and(Vec::is_empty) {
         return Some(("sites", "`sites` is an empty list".into()));
     }
-    if let Some(os) = &sel.os {
-        if os.versions.as_ref().is_some_and(Vec::is_empty) {
-            return Some(("os", "`os.versions` is an empty list".into()));
-        }
+    if let Some(os) = &sel.os
+        && os.versions.as_ref().is_some_and(Vec::is_empty)
+    {
+        return Some(("os", "`os.versions` is an empty list".into()));
     }
     None
 }
@@ -1016,9 +1014,17 @@ fn monthly_schedule(m: &MonthlySchedule) -> Result<schedule::Schedule, (&'static
         "last" => Some(schedule::Nth::Last),
         n => n.parse::<u8>().ok().and_then(schedule::Nth::from_number),
     }
-    .ok_or_else(|| ("nth", format!("invalid nth `{}`: expected 1 to 5 or `last`", m.nth)))?;
+    .ok_or_else(|| {
+        (
+            "nth",
+            format!("invalid nth `{}`: expected 1 to 5 or `last`", m.nth),
+        )
+    })?;
     let weekday = parse_weekday(&m.weekday).ok_or_else(|| {
-        ("weekday", format!("invalid weekday `{}`: expected monday to sunday", m.weekday))
+        (
+            "weekday",
+            format!("invalid weekday `{}`: expected monday to sunday", m.weekday),
+        )
     })?;
     let (h, min) =
         m.at.split_once(':')
@@ -1039,12 +1045,14 @@ fn monthly_schedule(m: &MonthlySchedule) -> Result<schedule::Schedule, (&'static
             ),
         ));
     }
-    Ok(schedule::Schedule::MonthlyNthWeekday(schedule::MonthlyNthWeekday {
-        nth,
-        weekday,
-        offset_days: m.offset_days,
-        at: jiff::civil::time(h, min, 0, 0),
-    }))
+    Ok(schedule::Schedule::MonthlyNthWeekday(
+        schedule::MonthlyNthWeekday {
+            nth,
+            weekday,
+            offset_days: m.offset_days,
+            at: jiff::civil::time(h, min, 0, 0),
+        },
+    ))
 }
 
 fn parse_weekday(s: &str) -> Option<jiff::civil::Weekday> {

@@ -299,9 +299,8 @@ pub fn parse_stream(text: &str, limits: Limits) -> Stream {
             Event::Scalar(text, style, anchor, tag) => {
                 let mut plain = style == ScalarStyle::Plain;
                 if let Some(tag) = tag {
-                    if tag.handle == "tag:yaml.org,2002:" && tag.suffix == "str"
-                        || tag.handle == "!!" && tag.suffix == "str"
-                    {
+                    let core_schema = tag.handle == "tag:yaml.org,2002:" || tag.handle == "!!";
+                    if core_schema && tag.suffix == "str" {
                         plain = false;
                     } else {
                         out.issues.push(YamlIssue {
@@ -489,11 +488,24 @@ mod tests {
     }
 
     #[test]
-    fn deep_nesting_stops_at_the_depth_limit() {
-        let text = "[".repeat(100_000);
+    fn deep_block_nesting_stops_at_our_depth_limit() {
+        let text: String = (0..100)
+            .map(|i| format!("{}k{i}:\n", " ".repeat(i)))
+            .collect();
         let s = parse(&text);
         assert!(
             s.issues[0].message.contains("nesting deeper than 64"),
+            "{:?}",
+            s.issues
+        );
+    }
+
+    #[test]
+    fn deep_flow_nesting_is_refused_by_the_parser_before_it_costs_anything() {
+        let s = parse(&"[".repeat(100_000));
+        assert_eq!(s.issues.len(), 1);
+        assert!(
+            s.issues[0].message.contains("recursion limit exceeded"),
             "{:?}",
             s.issues
         );
