@@ -9,5 +9,6 @@
 //! arguments, values are results. No clock, no filesystem, no network.
 
 pub mod policy;
+pub mod rating;
 pub mod schedule;
 pub mod version;

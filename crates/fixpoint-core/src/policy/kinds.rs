@@ -10,6 +10,7 @@ use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 use super::primitives::{CountOrPercent, Date, Duration, Expiry, Glob, Percent};
+pub use crate::rating::{Classification, Severity};
 
 /// Which machines a selector picks. Every field that is given must match (AND);
 /// within a list, any entry may match (OR). An empty selector matches every machine.
@@ -83,56 +84,6 @@ pub struct MachineGroupSpec {
     /// Free text for people reading the policy.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub description: Option<String>,
-}
-
-/// How a vendor classifies a patch.
-#[derive(
-    Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize, JsonSchema,
-)]
-#[serde(rename_all = "camelCase")]
-pub enum Classification {
-    /// Fixes a vulnerability.
-    Security,
-    /// Fixes a defect.
-    Bugfix,
-    /// Adds or improves functionality.
-    Enhancement,
-    /// Anything else the vendor ships (drivers, definitions, rollups).
-    Other,
-}
-
-/// How severe a patch is, from the vendor's rating or its CVSS score.
-#[derive(
-    Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize, JsonSchema,
-)]
-#[serde(rename_all = "camelCase")]
-pub enum Severity {
-    Critical,
-    Important,
-    Moderate,
-    Low,
-    /// The vendor gave no rating.
-    Unrated,
-}
-
-impl Severity {
-    pub const ALL: [Severity; 5] = [
-        Severity::Critical,
-        Severity::Important,
-        Severity::Moderate,
-        Severity::Low,
-        Severity::Unrated,
-    ];
-
-    pub fn name(self) -> &'static str {
-        match self {
-            Severity::Critical => "critical",
-            Severity::Important => "important",
-            Severity::Moderate => "moderate",
-            Severity::Low => "low",
-            Severity::Unrated => "unrated",
-        }
-    }
 }
 
 /// Which patches a rule, exclusion or approval matches. Every field that is
