@@ -166,10 +166,9 @@ impl Occurrences<'_> {
     }
 }
 
-impl Iterator for Occurrences<'_> {
-    type Item = ZonedDateTime;
-
-    fn next(&mut self) -> Option<ZonedDateTime> {
+impl Occurrences<'_> {
+    /// The next start as an instant (no time zone attached).
+    fn next_instant(&mut self) -> Option<Timestamp> {
         loop {
             let from = self.from?;
             let Some(local) = self.schedule.first_at_or_after(from, self.last_day) else {
@@ -188,9 +187,18 @@ impl Iterator for Occurrences<'_> {
             if start > self.floor {
                 self.floor = start;
                 self.last_day = search_end(local.date());
-                return Some(start.to_zoned_datetime(self.tz.clone()));
+                return Some(start);
             }
         }
+    }
+}
+
+impl Iterator for Occurrences<'_> {
+    type Item = ZonedDateTime;
+
+    fn next(&mut self) -> Option<ZonedDateTime> {
+        let start = self.next_instant()?;
+        Some(start.to_zoned_datetime(self.tz.clone()))
     }
 }
 
