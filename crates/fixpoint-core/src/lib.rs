@@ -8,6 +8,7 @@
 //! Everything here is synchronous and deterministic: bytes and time are
 //! arguments, values are results. No clock, no filesystem, no network.
 
+pub mod catalog;
 pub mod policy;
 pub mod rating;
 pub mod schedule;
