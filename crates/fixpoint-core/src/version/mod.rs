@@ -25,7 +25,7 @@
 //! orders it exactly as that tool does, for data that came from a real
 //! machine and must be ordered the way the machine orders it.
 //!
-//! Everything here is pure: no IO, no allocation beyond the parsed value, and
+//! Everything here is pure: no IO, no clock, no global state, and
 //! no panics on any input. Numeric segments of any length are compared as
 //! digit strings (leading zeros stripped, then length, then digits), so they
 //! never overflow.
