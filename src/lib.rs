@@ -1,3 +1,5 @@
 //! The `fixpoint` package: IO adapters around `fixpoint-core` and the admin CLI.
 
 pub mod cli;
+pub mod crd;
+pub mod store;

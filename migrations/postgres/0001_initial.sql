@@ -1,0 +1,155 @@
+-- Fixpoint's schema, PostgreSQL dialect. Keep in step with ../sqlite/0001_initial.sql:
+-- the same tables, columns and keys; only types differ (BIGINT/DOUBLE PRECISION/BYTEA here).
+-- Instants are stored as Unix seconds (BIGINT) in UTC; documents as JSON text.
+
+-- Catalog -------------------------------------------------------------------------------------
+
+-- One row per configured feed: what the last sync saw, for conditional requests and display.
+CREATE TABLE catalog_sources (
+    name             TEXT PRIMARY KEY,
+    kind             TEXT NOT NULL,             -- apt | csaf | cvrf | osv
+    location         TEXT NOT NULL,             -- URL or path the source reads
+    etag             TEXT,
+    last_modified    TEXT,
+    content_sha256   TEXT,                      -- of what was last imported
+    release_date     BIGINT,                   -- APT: Date of the last accepted InRelease (replay guard)
+    last_attempt_at  BIGINT,
+    last_success_at  BIGINT,
+    last_error       TEXT,
+    advisories       BIGINT NOT NULL DEFAULT 0
+);
+
+-- Advisories as each source describes them; a sync replaces one source's rows.
+CREATE TABLE advisories (
+    source       TEXT NOT NULL,
+    advisory_id  TEXT NOT NULL,
+    patch_id     TEXT NOT NULL,
+    document     TEXT NOT NULL,                 -- the Advisory as JSON
+    PRIMARY KEY (source, advisory_id, patch_id)
+);
+CREATE INDEX advisories_by_patch ON advisories (patch_id);
+
+-- Patches: every advisory about one fix, merged. Recomputed from `advisories`.
+CREATE TABLE patches (
+    id              TEXT PRIMARY KEY,
+    vendor          TEXT NOT NULL,
+    product         TEXT NOT NULL,
+    title           TEXT,
+    classification  TEXT NOT NULL,
+    severity        TEXT NOT NULL,
+    released_at     BIGINT,
+    max_cvss        DOUBLE PRECISION,
+    known_exploited BIGINT NOT NULL DEFAULT 0,
+    document        TEXT NOT NULL              -- the Patch as JSON
+);
+CREATE INDEX patches_by_product ON patches (product);
+CREATE INDEX patches_by_released ON patches (released_at);
+CREATE INDEX patches_by_severity ON patches (severity);
+
+CREATE TABLE patch_cves (
+    patch_id  TEXT NOT NULL,
+    cve       TEXT NOT NULL,
+    PRIMARY KEY (patch_id, cve)
+);
+CREATE INDEX patch_cves_by_cve ON patch_cves (cve);
+
+-- Which packages a patch fixes, for applicability by package name.
+CREATE TABLE patch_packages (
+    patch_id  TEXT NOT NULL,
+    platform  TEXT NOT NULL,
+    package   TEXT NOT NULL,
+    fixed     TEXT,
+    PRIMARY KEY (patch_id, platform, package)
+);
+CREATE INDEX patch_packages_by_package ON patch_packages (package, platform);
+
+CREATE TABLE patch_supersedence (
+    patch_id    TEXT NOT NULL,
+    supersedes  TEXT NOT NULL,
+    PRIMARY KEY (patch_id, supersedes)
+);
+CREATE INDEX patch_supersedence_by_old ON patch_supersedence (supersedes);
+
+-- Fleet (for the server to come) ----------------------------------------------------------------
+
+-- Inventories are stored once per distinct content: machines built from one image share a row.
+CREATE TABLE inventories (
+    sha256      TEXT PRIMARY KEY,
+    document    BYTEA NOT NULL,
+    first_seen  BIGINT NOT NULL
+);
+
+CREATE TABLE machines (
+    id               TEXT PRIMARY KEY,
+    hostname         TEXT NOT NULL,
+    credential_hash  TEXT NOT NULL,
+    enrolled_at      BIGINT NOT NULL,
+    last_check_in    BIGINT,
+    inventory_sha256 TEXT REFERENCES inventories (sha256),
+    facts            TEXT NOT NULL DEFAULT '{}'  -- labels, OS, site, directory facts as JSON
+);
+CREATE INDEX machines_by_hostname ON machines (hostname);
+CREATE INDEX machines_by_inventory ON machines (inventory_sha256);
+
+CREATE TABLE check_ins (
+    machine_id        TEXT NOT NULL,
+    at                BIGINT NOT NULL,
+    inventory_sha256  TEXT,
+    PRIMARY KEY (machine_id, at)
+);
+
+-- Results agents report for installs and removals.
+CREATE TABLE install_results (
+    machine_id  TEXT NOT NULL,
+    patch_id    TEXT NOT NULL,
+    release_id  TEXT,
+    at          BIGINT NOT NULL,
+    outcome     TEXT NOT NULL,                  -- succeeded | failed | skipped
+    detail      TEXT,
+    PRIMARY KEY (machine_id, patch_id, at)
+);
+CREATE INDEX install_results_by_patch ON install_results (patch_id, release_id);
+
+-- Policy and plans ------------------------------------------------------------------------------
+
+-- Every policy revision attempted: the applied ones are the audit trail of who changed what when.
+CREATE TABLE policy_revisions (
+    revision     TEXT PRIMARY KEY,              -- commit id, or content hash for a plain directory
+    author       TEXT,
+    committed_at BIGINT,
+    attempted_at BIGINT NOT NULL,
+    applied      BIGINT NOT NULL,
+    diagnostics  TEXT NOT NULL DEFAULT '[]'
+);
+
+-- Content-addressed releases: the exact patch set a ring was promoted with.
+CREATE TABLE releases (
+    id          TEXT PRIMARY KEY,               -- hash of the sorted patch ids
+    rollout     TEXT NOT NULL,
+    patches     TEXT NOT NULL,                  -- JSON array of patch ids
+    created_at  BIGINT NOT NULL
+);
+
+-- The plan per distinct inventory (and policy revision), stored as a document.
+CREATE TABLE plans (
+    inventory_sha256  TEXT NOT NULL,
+    revision          TEXT NOT NULL,
+    computed_at       BIGINT NOT NULL,
+    document          TEXT NOT NULL,
+    PRIMARY KEY (inventory_sha256, revision)
+);
+
+CREATE TABLE compliance_snapshots (
+    at        BIGINT PRIMARY KEY,
+    document  TEXT NOT NULL
+);
+
+CREATE TABLE audit_events (
+    id       BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+    at       BIGINT NOT NULL,
+    actor    TEXT NOT NULL,
+    action   TEXT NOT NULL,
+    subject  TEXT NOT NULL,
+    detail   TEXT NOT NULL DEFAULT '{}'
+);
+CREATE INDEX audit_events_by_at ON audit_events (at);

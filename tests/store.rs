@@ -1,0 +1,348 @@
+//! The store, against both databases it supports: SQLite (a temporary file)
+//! and the PostgreSQL server on 127.0.0.1:5432 (a fresh database per test).
+//! With CI=true a missing PostgreSQL fails the suite instead of skipping it.
+
+use fixpoint::store::{Backend, PatchQuery, SourceUpdate, Store};
+use fixpoint_core::catalog::{
+    Advisory, AdvisoryRef, Cvss, Fix, PackageKind, PatchId, Platform, Vulnerability,
+};
+use fixpoint_core::rating::{Classification, Severity};
+use sqlx::{Connection, Executor};
+
+const DEFAULT_POSTGRES: &str = "postgres://postgres@127.0.0.1:5432/test";
+
+struct Backends {
+    stores: Vec<(&'static str, Store)>,
+}
+
+/// A fresh SQLite store and, where the server answers, a fresh PostgreSQL database.
+async fn backends(test: &str) -> Backends {
+    let dir = std::env::temp_dir().join(format!("fixpoint-store-{test}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    let sqlite = Store::open_in_data_dir(&dir)
+        .await
+        .expect("SQLite store opens");
+    let mut stores = vec![("sqlite", sqlite)];
+    match postgres(test).await {
+        Ok(store) => stores.push(("postgres", store)),
+        Err(e) if std::env::var("CI").as_deref() == Ok("true") => {
+            panic!("PostgreSQL is required with CI=true and is unreachable: {e}")
+        }
+        Err(e) => eprintln!("SKIPPED PostgreSQL half of {test}: {e}"),
+    }
+    Backends { stores }
+}
+
+async fn postgres(test: &str) -> Result<Store, String> {
+    let admin_url =
+        std::env::var("FIXPOINT_TEST_POSTGRES_URL").unwrap_or_else(|_| DEFAULT_POSTGRES.to_owned());
+    let mut admin = sqlx::PgConnection::connect(&admin_url)
+        .await
+        .map_err(|e| format!("{admin_url}: {e}"))?;
+    // One database per test, named after it: a rerun drops the previous run's, so none pile up.
+    let db = format!("fixpoint_test_{}", test.replace('-', "_"));
+    admin
+        .execute(sqlx::AssertSqlSafe(format!(
+            "DROP DATABASE IF EXISTS {db} WITH (FORCE)"
+        )))
+        .await
+        .map_err(|e| e.to_string())?;
+    admin
+        .execute(sqlx::AssertSqlSafe(format!("CREATE DATABASE {db}")))
+        .await
+        .map_err(|e| e.to_string())?;
+    let (base, _) = admin_url.rsplit_once('/').ok_or("bad URL")?;
+    Store::open(&format!("{base}/{db}"))
+        .await
+        .map_err(|e| e.to_string())
+}
+
+fn advisory(source: &str, id: &str, patch: &str) -> Advisory {
+    Advisory {
+        reference: AdvisoryRef {
+            source: source.into(),
+            id: id.into(),
+            url: None,
+        },
+        patch: PatchId(patch.into()),
+        vendor: "Debian".into(),
+        product: patch.split('/').next().unwrap_or(patch).into(),
+        title: None,
+        classification: Classification::Security,
+        severity: Severity::Unrated,
+        released: Some("2024-11-02T10:00:00Z".parse().expect("instant")),
+        vulnerabilities: Vec::new(),
+        fixes: vec![Fix {
+            platform: Platform::new("debian", Some("12")),
+            package: patch.split('/').next().unwrap_or(patch).into(),
+            kind: PackageKind::Source,
+            fixed: patch.split('/').nth(1).map(str::to_owned),
+            introduced: None,
+            arch: None,
+        }],
+        files: Vec::new(),
+        supersedes: Vec::new(),
+        restart_required: None,
+    }
+}
+
+fn update(name: &str) -> SourceUpdate {
+    SourceUpdate {
+        name: name.into(),
+        kind: "apt".into(),
+        location: "test".into(),
+        ..SourceUpdate::default()
+    }
+}
+
+fn now() -> jiff::Timestamp {
+    "2026-11-25T12:00:00Z".parse().expect("instant")
+}
+
+#[tokio::test]
+async fn advisories_from_two_sources_merge_into_one_patch() {
+    for (db, store) in backends("merge").await.stores {
+        let apt = advisory(
+            "debian-security",
+            "openssl/3.0.15-1~deb12u1",
+            "openssl/3.0.15-1~deb12u1",
+        );
+        let mut osv = advisory("osv", "DSA-5802-1", "openssl/3.0.15-1~deb12u1");
+        osv.severity = Severity::Important;
+        let mut cve = Vulnerability::new("CVE-2024-9143");
+        cve.cvss.push(Cvss {
+            version: "3.1".into(),
+            score: 4.3,
+            vector: Some("CVSS:3.1/AV:N/AC:L/PR:N/UI:R/S:U/C:N/I:L/A:N".into()),
+        });
+        osv.vulnerabilities.push(cve);
+
+        store
+            .replace_source(&update("debian-security"), &[apt], now())
+            .await
+            .expect("import apt");
+        store
+            .replace_source(&update("osv"), &[osv], now())
+            .await
+            .expect("import osv");
+
+        assert_eq!(store.patch_count().await.expect("count"), 1, "{db}");
+        let p = store
+            .patch("openssl/3.0.15-1~deb12u1")
+            .await
+            .expect("query")
+            .expect("patch exists");
+        assert_eq!(p.severity, Severity::Important, "{db}");
+        assert_eq!(p.cves().collect::<Vec<_>>(), vec!["CVE-2024-9143"], "{db}");
+        assert_eq!(p.advisories.len(), 2, "{db}");
+        let found = store
+            .search(&PatchQuery {
+                cve: Some("cve-2024-9143".into()),
+                ..PatchQuery::default()
+            })
+            .await
+            .expect("search");
+        assert_eq!(found.len(), 1, "{db}: CVE search is case-insensitive");
+    }
+}
+
+#[tokio::test]
+async fn a_resync_replaces_only_that_sources_advisories() {
+    for (db, store) in backends("resync").await.stores {
+        let a = advisory("apt", "curl/7.88.1-10+deb12u7", "curl/7.88.1-10+deb12u7");
+        let b = advisory("apt", "zlib/1:1.2.13.dfsg-1", "zlib/1:1.2.13.dfsg-1");
+        let other = advisory("osv", "DSA-1", "curl/7.88.1-10+deb12u7");
+        store
+            .replace_source(&update("apt"), &[a.clone(), b], now())
+            .await
+            .expect("first sync");
+        store
+            .replace_source(&update("osv"), &[other], now())
+            .await
+            .expect("osv");
+        assert_eq!(store.patch_count().await.expect("count"), 2, "{db}");
+
+        // zlib is gone from the repository; curl stays, still merged with osv's advisory.
+        let stats = store
+            .replace_source(&update("apt"), &[a], now())
+            .await
+            .expect("second sync");
+        assert_eq!(stats.advisories, 1);
+        assert_eq!(
+            stats.patches_touched, 2,
+            "{db}: curl rewritten, zlib removed"
+        );
+        assert!(
+            store
+                .patch("zlib/1:1.2.13.dfsg-1")
+                .await
+                .expect("query")
+                .is_none(),
+            "{db}"
+        );
+        let curl = store
+            .patch("curl/7.88.1-10+deb12u7")
+            .await
+            .expect("query")
+            .expect("curl");
+        assert_eq!(curl.advisories.len(), 2, "{db}");
+        let state = store
+            .source("apt")
+            .await
+            .expect("query")
+            .expect("source row");
+        assert_eq!(state.advisories, 1);
+        assert_eq!(state.last_success_at, Some(now()));
+    }
+}
+
+#[tokio::test]
+async fn a_failed_sync_leaves_the_catalog_exactly_as_it_was() {
+    for (db, store) in backends("failed").await.stores {
+        let a = advisory("apt", "curl/7.88.1-10+deb12u7", "curl/7.88.1-10+deb12u7");
+        store
+            .replace_source(&update("apt"), &[a], now())
+            .await
+            .expect("first sync");
+        let before = store.catalog().await.expect("catalog");
+
+        // Another source's stored advisory for the same patch is unreadable, so
+        // re-merging fails half-way through the second sync: it must roll back.
+        sqlx::query("INSERT INTO advisories (source, advisory_id, patch_id, document) VALUES ('bad', 'x', 'curl/7.88.1-10+deb12u7', '{not json')")
+            .execute(store.pool())
+            .await
+            .expect("inject a corrupt row");
+        let replacement = advisory("apt", "curl/7.88.1-10+deb12u8", "curl/7.88.1-10+deb12u8");
+        let mut doomed = vec![replacement];
+        doomed.push(advisory(
+            "apt",
+            "curl/7.88.1-10+deb12u7",
+            "curl/7.88.1-10+deb12u7",
+        ));
+        let err = store
+            .replace_source(&update("apt"), &doomed, now())
+            .await
+            .expect_err("sync must fail");
+        assert!(err.to_string().contains("unreadable"), "{db}: {err}");
+
+        sqlx::query("DELETE FROM advisories WHERE source = 'bad'")
+            .execute(store.pool())
+            .await
+            .expect("cleanup");
+        assert_eq!(store.catalog().await.expect("catalog"), before, "{db}");
+        assert!(
+            store
+                .patch("curl/7.88.1-10+deb12u8")
+                .await
+                .expect("query")
+                .is_none(),
+            "{db}"
+        );
+
+        store
+            .record_source_failure("apt", "apt", "test", "hash mismatch", now())
+            .await
+            .expect("record");
+        let state = store.source("apt").await.expect("query").expect("row");
+        assert_eq!(state.last_error.as_deref(), Some("hash mismatch"));
+        assert_eq!(
+            state.advisories, 1,
+            "{db}: the failure keeps the last good import"
+        );
+    }
+}
+
+#[tokio::test]
+async fn search_filters_by_package_severity_and_date() {
+    for (db, store) in backends("search").await.stores {
+        let mut old = advisory("apt", "bash/5.2.15-2+b1", "bash/5.2.15-2+b1");
+        old.released = Some("2023-01-01T00:00:00Z".parse().expect("instant"));
+        old.severity = Severity::Low;
+        let mut new = advisory("apt", "bash/5.2.15-2+b7", "bash/5.2.15-2+b7");
+        new.severity = Severity::Critical;
+        let other = advisory("apt", "sudo/1.9.13p3-1+deb12u1", "sudo/1.9.13p3-1+deb12u1");
+        store
+            .replace_source(&update("apt"), &[old, new, other], now())
+            .await
+            .expect("import");
+
+        let ids = |patches: Vec<fixpoint_core::catalog::Patch>| {
+            patches.into_iter().map(|p| p.id.0).collect::<Vec<_>>()
+        };
+        let by_package = store
+            .search(&PatchQuery {
+                package: Some("bash".into()),
+                ..PatchQuery::default()
+            })
+            .await
+            .expect("search");
+        assert_eq!(
+            ids(by_package),
+            vec!["bash/5.2.15-2+b7", "bash/5.2.15-2+b1"],
+            "{db}: newest first"
+        );
+        let critical = store
+            .search(&PatchQuery {
+                severity: Some(Severity::Critical),
+                ..PatchQuery::default()
+            })
+            .await
+            .expect("search");
+        assert_eq!(ids(critical), vec!["bash/5.2.15-2+b7"], "{db}");
+        let recent = store
+            .search(&PatchQuery {
+                released_after: Some("2024-01-01T00:00:00Z".parse().expect("instant")),
+                limit: Some(10),
+                ..PatchQuery::default()
+            })
+            .await
+            .expect("search");
+        assert_eq!(ids(recent).len(), 2, "{db}");
+    }
+}
+
+#[tokio::test]
+async fn supersedence_is_answered_both_ways() {
+    for (db, store) in backends("supersedence").await.stores {
+        let mut new = advisory("msrc", "KB5035845", "KB5035845");
+        new.supersedes.push(PatchId("KB5034763".into()));
+        let old = advisory("msrc", "KB5034763", "KB5034763");
+        store
+            .replace_source(&update("msrc"), &[new, old], now())
+            .await
+            .expect("import");
+        let old = store
+            .patch_with_supersedence("KB5034763")
+            .await
+            .expect("query")
+            .expect("old");
+        assert_eq!(old.superseded_by, vec![PatchId("KB5035845".into())], "{db}");
+    }
+}
+
+#[tokio::test]
+async fn both_dialects_create_the_same_tables_and_columns() {
+    let backends = backends("schema").await;
+    let mut shapes = Vec::new();
+    for (db, store) in &backends.stores {
+        let sql = match store.backend() {
+            Backend::Sqlite => {
+                "SELECT m.name || '.' || p.name FROM sqlite_master m JOIN pragma_table_info(m.name) p \
+                                WHERE m.type = 'table' AND m.name NOT LIKE 'sqlite_%' AND m.name NOT LIKE '_sqlx%' ORDER BY 1"
+            }
+            Backend::Postgres => {
+                "SELECT table_name || '.' || column_name FROM information_schema.columns \
+                                  WHERE table_schema = 'public' AND table_name NOT LIKE '_sqlx%' ORDER BY 1"
+            }
+        };
+        let rows: Vec<String> = sqlx::query_scalar(sql)
+            .fetch_all(store.pool())
+            .await
+            .expect("schema query");
+        assert!(rows.len() > 40, "{db}: {rows:?}");
+        shapes.push(rows);
+    }
+    if let [a, b] = shapes.as_slice() {
+        assert_eq!(a, b, "the SQLite and PostgreSQL migrations differ");
+    }
+}
