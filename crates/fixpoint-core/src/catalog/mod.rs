@@ -9,6 +9,7 @@
 //! disk and storage are the server's adapters.
 
 pub mod model;
+pub mod osv;
 
 pub use model::{
     Advisory, AdvisoryRef, Catalog, Cvss, Fix, PackageKind, Patch, PatchFile, PatchId, Platform,
