@@ -8,7 +8,10 @@
 //! Everything here is pure: fetching, signature-checking keyrings read from
 //! disk and storage are the server's adapters.
 
+pub mod csaf;
+pub mod cvrf;
 pub mod model;
+mod product_tree;
 pub mod osv;
 
 pub use model::{

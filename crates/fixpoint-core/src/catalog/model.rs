@@ -68,8 +68,22 @@ impl Platform {
     pub fn scheme(&self) -> Scheme {
         match self.family() {
             "debian" | "ubuntu" => Scheme::Dpkg,
-            "rhel" | "redhat" | "centos" | "rocky" | "alma" | "fedora" | "suse" | "opensuse"
-            | "sles" | "azurelinux" | "mariner" | "amazon" => Scheme::Rpm,
+            "rhel"
+            | "redhat"
+            | "centos"
+            | "rocky"
+            | "alma"
+            | "fedora"
+            | "suse"
+            | "opensuse"
+            | "opensuse-leap"
+            | "opensuse-tumbleweed"
+            | "opensuse-leap-micro"
+            | "sles"
+            | "sle-micro"
+            | "azurelinux"
+            | "mariner"
+            | "amazon" => Scheme::Rpm,
             "windows" => Scheme::Numeric,
             _ => Scheme::Semver,
         }
