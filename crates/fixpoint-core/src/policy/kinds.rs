@@ -394,6 +394,7 @@ fn default_timezone() -> String {
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct MonthlySchedule {
     /// Which occurrence of the weekday: `1` to `5`, or `last`.
+    #[schemars(extend("type" = ["integer", "string"], "minimum" = 1, "maximum" = 5, "pattern" = "^([1-5]|last)$"))]
     pub nth: String,
     /// The weekday, e.g. `tuesday`.
     pub weekday: String,

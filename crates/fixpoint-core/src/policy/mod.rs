@@ -13,6 +13,7 @@ pub mod diagnostic;
 pub mod kinds;
 pub mod load;
 pub mod primitives;
+pub mod schema;
 pub mod yaml;
 
 pub use diagnostic::{Diagnostic, Level};
