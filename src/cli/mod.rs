@@ -5,9 +5,11 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
+mod generate;
 mod validate;
 mod version;
 
+pub use generate::{Drift, GENERATED_DIRS, GeneratedFile, drift, generated_files};
 pub use validate::{PolicyFile, read_tree};
 
 /// Fixpoint: declarative patch management, reviewed in git.
@@ -24,6 +26,8 @@ enum Command {
     Validate(validate::ValidateArgs),
     /// Compare and sort package versions under a platform's ordering rules.
     Version(version::VersionArgs),
+    /// Write the JSON Schemas (policies/schema/) and CRDs (crds/) generated from the policy types.
+    Generate(generate::GenerateArgs),
 }
 
 /// The time commands evaluate policy at: now, unless pinned for reproducible output.
@@ -46,6 +50,7 @@ pub fn run() -> ExitCode {
     let result = match cli.command {
         Command::Validate(args) => validate::run(args),
         Command::Version(args) => Ok(version::run(args)),
+        Command::Generate(args) => generate::run(args),
     };
     match result {
         Ok(code) => code,
