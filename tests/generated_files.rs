@@ -800,3 +800,139 @@ fn the_yaml_reader_sees_the_documents_the_loader_loads() {
     assert!(errors.is_empty(), "{errors:#?}");
     assert_eq!(loaded.set.len(), example_documents().len());
 }
+
+// ---------------------------------------------------------------------------
+// The command
+
+/// A scratch directory for one test, removed when dropped.
+struct Scratch(PathBuf);
+
+impl Scratch {
+    fn new(name: &str) -> Self {
+        let dir =
+            std::env::temp_dir().join(format!("fixpoint-generate-{name}-{}", std::process::id()));
+        let _ = fs::remove_dir_all(&dir);
+        fs::create_dir_all(&dir).expect("creates a scratch directory");
+        Scratch(dir)
+    }
+}
+
+impl Drop for Scratch {
+    fn drop(&mut self) {
+        let _ = fs::remove_dir_all(&self.0);
+    }
+}
+
+/// Runs `fixpoint generate` with `args` under `root`: (exit code, stdout).
+fn generate(root: &Path, args: &[&str]) -> (i32, String) {
+    let output = std::process::Command::new(env!("CARGO_BIN_EXE_fixpoint"))
+        .arg("generate")
+        .arg("--root")
+        .arg(root)
+        .args(args)
+        .env_remove("FIXPOINT_GENERATE_CHECK")
+        .env_remove("FIXPOINT_GENERATE_ROOT")
+        .output()
+        .expect("runs fixpoint");
+    (
+        output.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&output.stdout).into_owned(),
+    )
+}
+
+#[test]
+fn generate_writes_every_file_and_check_then_finds_no_drift() {
+    let scratch = Scratch::new("fresh");
+    let (code, _) = generate(&scratch.0, &["--check"]);
+    assert_eq!(code, 1, "an empty root has drifted");
+    let (code, stdout) = generate(&scratch.0, &[]);
+    assert_eq!(code, 0, "{stdout}");
+    for file in generated_files().expect("generates") {
+        let written = fs::read_to_string(scratch.0.join(&file.path)).expect("written");
+        assert_eq!(written, file.contents, "{}", file.path);
+        assert!(
+            stdout.contains(&format!("created {}", file.path)),
+            "{stdout}"
+        );
+    }
+    assert_eq!(generate(&scratch.0, &["--check"]), (0, String::new()));
+    let (code, stdout) = generate(&scratch.0, &[]);
+    assert_eq!((code, stdout.as_str()), (0, ""), "nothing to rewrite");
+}
+
+#[test]
+fn check_lists_changed_missing_and_stale_files_writes_nothing_and_exits_1() {
+    let scratch = Scratch::new("drift");
+    assert_eq!(generate(&scratch.0, &[]).0, 0);
+    let changed = scratch.0.join("crds/rollouts.fixpoint.dev.yaml");
+    let missing = scratch.0.join("policies/schema/rollout.json");
+    let stale = scratch.0.join("crds/patches.fixpoint.dev.yaml");
+    fs::write(&changed, "edited by hand\n").expect("writes");
+    fs::remove_file(&missing).expect("removes");
+    fs::write(&stale, "kind: CustomResourceDefinition\n").expect("writes");
+
+    let (code, stdout) = generate(&scratch.0, &["--check"]);
+    assert_eq!(code, 1);
+    assert!(
+        stdout.contains("crds/rollouts.fixpoint.dev.yaml: differs"),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("policies/schema/rollout.json: missing"),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("crds/patches.fixpoint.dev.yaml: stale"),
+        "{stdout}"
+    );
+    assert_eq!(stdout.lines().count(), 3, "{stdout}");
+    assert_eq!(
+        fs::read_to_string(&changed).expect("still there"),
+        "edited by hand\n"
+    );
+    assert!(
+        !missing.exists() && stale.exists(),
+        "--check writes nothing"
+    );
+
+    let (code, stdout) = generate(&scratch.0, &[]);
+    assert_eq!(code, 0);
+    assert!(
+        stdout.contains("updated crds/rollouts.fixpoint.dev.yaml"),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("created policies/schema/rollout.json"),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("removed crds/patches.fixpoint.dev.yaml"),
+        "{stdout}"
+    );
+    assert!(!stale.exists());
+    assert_eq!(generate(&scratch.0, &["--check"]).0, 0);
+    let leftovers: Vec<String> = GENERATED_DIRS
+        .iter()
+        .flat_map(|d| fs::read_dir(scratch.0.join(d)).expect("exists"))
+        .map(|e| e.expect("entry").file_name().to_string_lossy().into_owned())
+        .filter(|n| n.ends_with(".tmp"))
+        .collect();
+    assert!(leftovers.is_empty(), "temporary files left: {leftovers:?}");
+}
+
+#[test]
+fn the_check_flag_can_come_from_the_environment() {
+    let scratch = Scratch::new("env");
+    let status = std::process::Command::new(env!("CARGO_BIN_EXE_fixpoint"))
+        .arg("generate")
+        .env("FIXPOINT_GENERATE_ROOT", &scratch.0)
+        .env("FIXPOINT_GENERATE_CHECK", "true")
+        .output()
+        .expect("runs fixpoint")
+        .status;
+    assert_eq!(status.code(), Some(1));
+    assert!(
+        !scratch.0.join("crds").exists(),
+        "checking from the environment writes nothing"
+    );
+}
