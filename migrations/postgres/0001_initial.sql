@@ -19,6 +19,14 @@ CREATE TABLE catalog_sources (
     advisories       BIGINT NOT NULL DEFAULT 0
 );
 
+-- Validators of every feed URL last imported, for conditional requests. Written in the
+-- same transaction as the import, so a failed import is fetched in full next time.
+CREATE TABLE http_cache (
+    url            TEXT PRIMARY KEY,
+    etag           TEXT,
+    last_modified  TEXT
+);
+
 -- Advisories as each source describes them; a sync replaces one source's rows.
 CREATE TABLE advisories (
     source       TEXT NOT NULL,

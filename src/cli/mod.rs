@@ -5,6 +5,7 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
+mod catalog;
 mod generate;
 mod validate;
 mod version;
@@ -18,6 +19,9 @@ pub use validate::{PolicyFile, read_tree};
 pub struct Cli {
     #[command(subcommand)]
     command: Command,
+    /// Log format (levels with FIXPOINT_LOG, e.g. `debug` or `fixpoint=debug`).
+    #[arg(long, env = "FIXPOINT_LOG_FORMAT", value_enum, default_value_t = LogFormat::Human, global = true)]
+    log_format: LogFormat,
 }
 
 #[derive(Debug, Subcommand)]
@@ -28,6 +32,81 @@ enum Command {
     Version(version::VersionArgs),
     /// Write the JSON Schemas (policies/schema/) and CRDs (crds/) generated from the policy types.
     Generate(generate::GenerateArgs),
+    /// The patch catalog: sync vendor feeds, import advisories, show and search patches.
+    Catalog(catalog::CatalogArgs),
+}
+
+/// Output format of commands that print results.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Format {
+    /// For people (and, for diagnostics, for editors and CI annotations).
+    Text,
+    /// For scripts and bots.
+    Json,
+}
+
+/// Where Fixpoint keeps its state.
+#[derive(Debug, Clone, clap::Args)]
+pub struct Database {
+    /// Data directory; the embedded SQLite database lives in it (fixpoint.db).
+    #[arg(
+        long,
+        env = "FIXPOINT_DATA_DIR",
+        default_value = "fixpoint-data",
+        global = true
+    )]
+    pub data_dir: std::path::PathBuf,
+    /// Database URL instead of the data directory's SQLite file: sqlite://PATH or
+    /// postgres://USER@HOST:PORT/DB (for large fleets and several replicas).
+    #[arg(long, env = "FIXPOINT_DATABASE_URL", global = true)]
+    pub database_url: Option<String>,
+}
+
+impl Database {
+    pub async fn open(&self) -> anyhow::Result<crate::store::Store> {
+        use anyhow::Context;
+        Ok(match &self.database_url {
+            Some(url) => crate::store::Store::open(url)
+                .await
+                .with_context(|| format!("opening {}", redact(url)))?,
+            None => crate::store::Store::open_in_data_dir(&self.data_dir)
+                .await
+                .with_context(|| format!("opening the database in {}", self.data_dir.display()))?,
+        })
+    }
+}
+
+/// A database URL with its password replaced, for messages and logs.
+pub fn redact(url: &str) -> String {
+    match (url.find("://"), url.rfind('@')) {
+        (Some(scheme), Some(at)) if at > scheme => {
+            let userinfo = &url[scheme + 3..at];
+            match userinfo.split_once(':') {
+                Some((user, _)) => format!("{}{user}:***{}", &url[..scheme + 3], &url[at..]),
+                None => url.to_owned(),
+            }
+        }
+        _ => url.to_owned(),
+    }
+}
+
+/// How log lines look: readable on a terminal, JSON for log collectors.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum LogFormat {
+    Human,
+    Json,
+}
+
+fn init_logging(format: LogFormat) {
+    let filter = tracing_subscriber::EnvFilter::try_from_env("FIXPOINT_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn,fixpoint=info"));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    let _ = match format {
+        LogFormat::Human => builder.try_init(),
+        LogFormat::Json => builder.json().try_init(),
+    };
 }
 
 /// The time commands evaluate policy at: now, unless pinned for reproducible output.
@@ -47,10 +126,12 @@ impl Now {
 /// Parses the command line and runs the chosen command; returns the process exit code.
 pub fn run() -> ExitCode {
     let cli = Cli::parse();
+    init_logging(cli.log_format);
     let result = match cli.command {
         Command::Validate(args) => validate::run(args),
         Command::Version(args) => Ok(version::run(args)),
         Command::Generate(args) => generate::run(args),
+        Command::Catalog(args) => catalog::run(args),
     };
     match result {
         Ok(code) => code,

@@ -8,7 +8,7 @@ use std::process::ExitCode;
 use anyhow::Context;
 use fixpoint_core::policy::{self, Diagnostic, Level};
 
-use super::Now;
+use super::{Format, Now};
 
 #[derive(Debug, clap::Args)]
 pub struct ValidateArgs {
@@ -23,12 +23,6 @@ pub struct ValidateArgs {
     pub deny_warnings: bool,
     #[command(flatten)]
     pub now: Now,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
-pub enum Format {
-    Text,
-    Json,
 }
 
 pub fn run(args: ValidateArgs) -> anyhow::Result<ExitCode> {

@@ -13,6 +13,13 @@ use super::{
     to_unix,
 };
 
+/// HTTP validators from the last successful fetch of a URL.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Validators {
+    pub etag: Option<String>,
+    pub last_modified: Option<String>,
+}
+
 /// What a sync learnt about a source, saved with its advisories.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct SourceUpdate {
@@ -23,6 +30,8 @@ pub struct SourceUpdate {
     pub last_modified: Option<String>,
     pub content_sha256: Option<String>,
     pub release_date: Option<jiff::Timestamp>,
+    /// Validators of the documents imported, saved only if the import commits.
+    pub validators: Vec<(String, Validators)>,
 }
 
 /// A source's sync state as stored.
@@ -142,6 +151,18 @@ impl Store {
         .execute(&mut *tx)
         .await?;
 
+        for (url, v) in &update.validators {
+            sqlx::query(
+                "INSERT INTO http_cache (url, etag, last_modified) VALUES ($1, $2, $3) \
+                 ON CONFLICT (url) DO UPDATE SET etag = $2, last_modified = $3",
+            )
+            .bind(url)
+            .bind(&v.etag)
+            .bind(&v.last_modified)
+            .execute(&mut *tx)
+            .await?;
+        }
+
         tx.commit().await?;
         Ok(ImportStats {
             advisories: rows.len(),
@@ -184,6 +205,21 @@ impl Store {
         .execute(&self.pool)
         .await?;
         Ok(())
+    }
+
+    /// The validators saved for `url` by the last import that fetched it.
+    pub async fn validators(&self, url: &str) -> Result<Option<Validators>> {
+        let row = sqlx::query("SELECT etag, last_modified FROM http_cache WHERE url = $1")
+            .bind(url)
+            .fetch_optional(&self.pool)
+            .await?;
+        Ok(match row {
+            Some(r) => Some(Validators {
+                etag: r.try_get("etag")?,
+                last_modified: r.try_get("last_modified")?,
+            }),
+            None => None,
+        })
     }
 
     pub async fn source(&self, name: &str) -> Result<Option<SourceState>> {

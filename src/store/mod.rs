@@ -22,7 +22,7 @@ use sqlx::{AnyPool, Row};
 
 mod catalog;
 
-pub use catalog::{ImportStats, PatchQuery, SourceState, SourceUpdate};
+pub use catalog::{ImportStats, PatchQuery, SourceState, SourceUpdate, Validators};
 
 /// Which database is behind a [`Store`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

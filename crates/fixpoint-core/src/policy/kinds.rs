@@ -582,10 +582,14 @@ fn default_sync_interval() -> Duration {
 pub enum CatalogSourceKind {
     /// A Debian or Ubuntu APT repository (signed `InRelease`).
     Apt,
-    /// CSAF 2.0 advisories (a provider's metadata or a directory of documents).
+    /// A CSAF 2.0 advisory document (`url` names the document).
     Csaf,
-    /// OSV advisories.
+    /// OSV advisories: one record, a JSON array of records, or a `.zip` of records
+    /// (as OSV publishes each ecosystem, e.g. `Debian/all.zip`).
     Osv,
+    /// A CVRF document: Microsoft's monthly MSRC release (with KB numbers and
+    /// supersedence) or a SUSE advisory.
+    Cvrf,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]

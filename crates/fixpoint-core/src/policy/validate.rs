@@ -249,7 +249,7 @@ impl Validator<'_> {
                         );
                     }
                 }
-                CatalogSourceKind::Csaf | CatalogSourceKind::Osv => {
+                CatalogSourceKind::Csaf | CatalogSourceKind::Osv | CatalogSourceKind::Cvrf => {
                     if source.url.is_none() {
                         self.error(
                             doc,
