@@ -2,6 +2,7 @@
 //! real records from Debian, Ubuntu, Alpine, Red Hat, GitHub, Go, PyPA, RustSec),
 //! hand-made broken records, and arbitrary bytes.
 
+use fixpoint_core::catalog::csaf;
 use fixpoint_core::catalog::osv::{self, End, OsvError, RangeKind};
 use fixpoint_core::catalog::{
     Advisory, AdvisoryRef, Catalog, Fix, PackageKind, PatchFile, PatchId, Platform,
@@ -359,22 +360,35 @@ fn rhsa_2024_4546_is_one_rhel_8_patch_named_like_its_csaf_twin() {
     assert_eq!(a.vulnerabilities[0].cvss[0].version, "3.1");
     assert_eq!(a.vulnerabilities[0].cvss[0].score, 7.5);
     assert_eq!(a.severity, Severity::Important);
+}
 
-    let csaf: Value = serde_json::from_slice(
-        &std::fs::read(format!("{CORPUS}/csaf/rhsa-2024_4546.json")).expect("csaf twin"),
-    )
-    .expect("csaf json");
-    assert_eq!(
-        csaf["document"]["tracking"]["id"].as_str(),
-        Some(a.patch.as_str())
-    );
-    let csaf_cves: Vec<&str> = csaf["vulnerabilities"]
-        .as_array()
-        .expect("vulnerabilities")
+#[test]
+fn rhsa_2024_4546_from_osv_and_from_csaf_merge_into_one_patch() {
+    let csaf_bytes =
+        std::fs::read(format!("{CORPUS}/csaf/rhsa-2024_4546.json")).expect("csaf twin");
+    let mut all = csaf::parse(&csaf_bytes, "redhat-csaf").expect("csaf parses");
+    all.extend(advisories("RHSA-2024_4546.json"));
+    let catalog = Catalog::from_advisories(all);
+    assert_eq!(catalog.len(), 1);
+    let patch = catalog.get("RHSA-2024:4546").expect("merged patch");
+    let refs: Vec<(&str, &str)> = patch
+        .advisories
         .iter()
-        .filter_map(|v| v["cve"].as_str())
+        .map(|r| (r.source.as_str(), r.id.as_str()))
         .collect();
-    assert_eq!(csaf_cves, cves(&a));
+    assert_eq!(
+        refs,
+        [("osv", "RHSA-2024:4546"), ("redhat-csaf", "RHSA-2024:4546")]
+    );
+    assert_eq!(patch.cves().collect::<Vec<_>>(), ["CVE-2023-45288"]);
+    assert_eq!(patch.max_cvss(), Some(7.5));
+    assert!(patch.fixes.iter().all(|f| f.platform.0 == "rhel:8"));
+    assert!(
+        patch
+            .fixes
+            .iter()
+            .all(|f| f.fixed.as_deref() == Some("0:2.13.3-3.el8_6.1"))
+    );
 }
 
 #[test]
