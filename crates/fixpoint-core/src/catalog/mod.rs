@@ -8,6 +8,7 @@
 //! Everything here is pure: fetching, signature-checking keyrings read from
 //! disk and storage are the server's adapters.
 
+pub mod apt;
 pub mod csaf;
 pub mod cvrf;
 pub mod model;
