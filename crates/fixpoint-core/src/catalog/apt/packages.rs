@@ -412,7 +412,7 @@ SHA256: 0000000000000000000000000000000000000000000000000000000000000001\n";
             err,
             AptError::MissingField {
                 file: AptFile::Packages,
-                line: 12,
+                line: 11,
                 field: "Size"
             }
         );

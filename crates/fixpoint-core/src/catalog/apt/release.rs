@@ -3,6 +3,7 @@
 //! index file it vouches for.
 
 use jiff::{SignedDuration, Timestamp};
+use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 use super::deb822::{self, truncate};
@@ -12,11 +13,10 @@ use super::{AptError, AptFile, Result, is_sha256_hex, signature};
 /// the archive's clock and ours disagree by seconds, not by hours.
 pub const MAX_CLOCK_SKEW: SignedDuration = SignedDuration::from_mins(10);
 
-/// How an `InRelease`'s `Valid-Until` is enforced.
-///
-/// The other freshness checks (a `Date` in the future beyond [`MAX_CLOCK_SKEW`],
-/// a `Date` older than the last one accepted) apply under every policy.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+/// How a repository's `Valid-Until` is enforced. Whatever the choice, an
+/// `InRelease` dated in the future or older than the last one accepted is refused.
+// `JsonSchema`, so that a catalog source in `Settings` can carry it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub enum FreshnessPolicy {
     /// Refuse an `InRelease` whose `Valid-Until` has passed; one without
@@ -348,7 +348,7 @@ SHA256:\n e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855      
         let text = RELEASE.replace(" 2531138 ", " big ");
         let err = Release::parse_unverified(&text).expect_err("invalid size");
         assert!(
-            matches!(err, AptError::InvalidField { line: 14, .. }),
+            matches!(err, AptError::InvalidField { line: 13, .. }),
             "{err}"
         );
     }
