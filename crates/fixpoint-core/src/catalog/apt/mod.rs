@@ -30,7 +30,10 @@ mod signature;
 mod sources;
 
 pub use index::{Compression, MAX_DECOMPRESSED_SIZE, index_entry, verify_and_decompress};
-pub use packages::{BinaryPackage, Repository, advisories, debian_release_number, parse_packages};
+pub use packages::{
+    BinaryPackage, Repository, advisories, carry_forward_release_dates, debian_release_number,
+    parse_packages,
+};
 pub use release::{FreshnessPolicy, IndexEntry, MAX_CLOCK_SKEW, Release, verify_inrelease};
 pub use sources::{KeyringRef, SignedBy, SourceEntry, SourceType, parse_sources};
 

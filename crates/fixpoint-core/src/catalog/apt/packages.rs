@@ -9,11 +9,11 @@
 //! - **Severity** is `unrated`: the index has none; OSV and CSAF give one.
 //! - **Release date.** An index has no per-package date, so `released` is the
 //!   `Release`'s `Date`: the day this index was generated, which is on or after
-//!   the day the package appeared. A patch merged over several syncs keeps the
-//!   earliest date seen (see `Catalog::merge`), so the server must merge new
-//!   advisories into the stored catalog rather than replace it; DSA/DLA dates
-//!   from OSV are earlier and win when present. (A later refinement could read
-//!   the date from the package's changelog.)
+//!   the day the package appeared. That date moves forward with every sync, so
+//!   a sync must pass its advisories through [`carry_forward_release_dates`]
+//!   with the previous sync's, for each patch to keep the date it was first seen; DSA/DLA dates from OSV are earlier still and
+//!   win when the advisories merge. (A later refinement could read the date
+//!   from the package's changelog.)
 
 use std::collections::BTreeMap;
 
@@ -282,8 +282,13 @@ fn platform(release: &Release) -> Platform {
     Platform::new(&family, number)
 }
 
-/// Turns the binary packages of one index into advisories: one per
+/// Turns the binary packages of a suite into advisories: one per
 /// (source, source version), in that order.
+///
+/// Pass the packages of every architecture's index of the suite together
+/// (`binary-amd64`, `binary-arm64`, …): a source built for several
+/// architectures is then one advisory with every `.deb`, rather than one
+/// advisory per architecture under the same [`AdvisoryRef`].
 ///
 /// Each advisory's patch id is `{source}/{source version}` ([`PatchId::deb`]);
 /// its fixes are the source (kind `source`, every binary built from it is
@@ -375,6 +380,23 @@ pub fn advisories(
         .collect()
 }
 
+/// Keeps the release dates a source's earlier syncs gave: each advisory in
+/// `current` whose patch was already in `previous` gets the earlier of the
+/// two dates. An index carries no per-package date, so `released` is the
+/// index's `Date` and moves forward with every sync; without this, a policy's
+/// `approveAfter: 3d` would never come due for a patch only APT describes.
+pub fn carry_forward_release_dates(previous: &[Advisory], current: &mut [Advisory]) {
+    let first_seen: BTreeMap<&PatchId, jiff::Timestamp> = previous
+        .iter()
+        .filter_map(|a| Some((&a.patch, a.released?)))
+        .collect();
+    for advisory in current {
+        if let Some(&earlier) = first_seen.get(&advisory.patch) {
+            advisory.released = Some(advisory.released.map_or(earlier, |now| now.min(earlier)));
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -431,6 +453,43 @@ SHA256: 0000000000000000000000000000000000000000000000000000000000000001\n";
         assert!(
             matches!(err, AptError::InvalidField { line: 2, .. }),
             "{err}"
+        );
+    }
+
+    #[test]
+    fn a_patch_keeps_the_date_it_was_first_seen() {
+        let release = |date: &str| {
+            let mut r = Release::parse_unverified(&format!(
+                "Origin: Debian\nCodename: bookworm-security\nDate: {date}\n"
+            ))
+            .expect("valid");
+            r.version = Some("12".into());
+            r
+        };
+        let repository = Repository {
+            name: "debian-security",
+            base_uri: "http://m.invalid/d",
+        };
+        let packages = parse_packages(STANZA.as_bytes()).expect("valid");
+        let monday = advisories(
+            &release("Mon, 23 Nov 2026 00:00:00 UTC"),
+            &repository,
+            &packages,
+        );
+        let mut tuesday = advisories(
+            &release("Tue, 24 Nov 2026 00:00:00 UTC"),
+            &repository,
+            &packages,
+        );
+        carry_forward_release_dates(&monday, &mut tuesday);
+        assert_eq!(tuesday[0].released, monday[0].released);
+        let mut new_patch = tuesday.clone();
+        new_patch[0].patch = PatchId::deb("openssl", "3.0.23-1~deb12u1");
+        let expected = new_patch[0].released;
+        carry_forward_release_dates(&monday, &mut new_patch);
+        assert_eq!(
+            new_patch[0].released, expected,
+            "a patch not seen before keeps its date"
         );
     }
 
