@@ -393,7 +393,7 @@ fn version_after_name<'a>(version: &'a str, package: &str) -> &'a str {
     }
     let words: Vec<&str> = version.split_whitespace().collect();
     match words.iter().rposition(|w| w.eq_ignore_ascii_case(package)) {
-        Some(at) if at + 1 == words.len() - 1 => words[at + 1],
+        Some(at) if at + 2 == words.len() => words.get(at + 1).copied().unwrap_or(version),
         _ => version,
     }
 }
