@@ -24,7 +24,8 @@ CREATE TABLE catalog_sources (
 CREATE TABLE http_cache (
     url            TEXT PRIMARY KEY,
     etag           TEXT,
-    last_modified  TEXT
+    last_modified  TEXT,
+    accepted_date  INTEGER                     -- APT InRelease: its Date when accepted (replay guard)
 );
 
 -- Advisories as each source describes them; a sync replaces one source's rows.

@@ -13,11 +13,14 @@ use super::{
     to_unix,
 };
 
-/// HTTP validators from the last successful fetch of a URL.
+/// What the last successful import remembers of a fetched URL: its HTTP
+/// validators, and for an APT `InRelease` the `Date` accepted (a later fetch
+/// with an older `Date` is a replay).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Validators {
     pub etag: Option<String>,
     pub last_modified: Option<String>,
+    pub accepted_date: Option<jiff::Timestamp>,
 }
 
 /// What a sync learnt about a source, saved with its advisories.
@@ -153,12 +156,13 @@ impl Store {
 
         for (url, v) in &update.validators {
             sqlx::query(
-                "INSERT INTO http_cache (url, etag, last_modified) VALUES ($1, $2, $3) \
-                 ON CONFLICT (url) DO UPDATE SET etag = $2, last_modified = $3",
+                "INSERT INTO http_cache (url, etag, last_modified, accepted_date) VALUES ($1, $2, $3, $4) \
+                 ON CONFLICT (url) DO UPDATE SET etag = $2, last_modified = $3, accepted_date = $4",
             )
             .bind(url)
             .bind(&v.etag)
             .bind(&v.last_modified)
+            .bind(v.accepted_date.map(to_unix))
             .execute(&mut *tx)
             .await?;
         }
@@ -209,17 +213,37 @@ impl Store {
 
     /// The validators saved for `url` by the last import that fetched it.
     pub async fn validators(&self, url: &str) -> Result<Option<Validators>> {
-        let row = sqlx::query("SELECT etag, last_modified FROM http_cache WHERE url = $1")
-            .bind(url)
-            .fetch_optional(&self.pool)
-            .await?;
+        let row =
+            sqlx::query("SELECT etag, last_modified, accepted_date FROM http_cache WHERE url = $1")
+                .bind(url)
+                .fetch_optional(&self.pool)
+                .await?;
         Ok(match row {
             Some(r) => Some(Validators {
                 etag: r.try_get("etag")?,
                 last_modified: r.try_get("last_modified")?,
+                accepted_date: r
+                    .try_get::<Option<i64>, _>("accepted_date")?
+                    .map(from_unix)
+                    .transpose()?,
             }),
             None => None,
         })
+    }
+
+    /// The advisories a source's last import stored.
+    pub async fn advisories_of(&self, source: &str) -> Result<Vec<Advisory>> {
+        let rows = sqlx::query("SELECT document FROM advisories WHERE source = $1")
+            .bind(source)
+            .fetch_all(&self.pool)
+            .await?;
+        rows.iter()
+            .map(|r| {
+                let doc: String = r.try_get("document")?;
+                serde_json::from_str(&doc)
+                    .map_err(|e| corrupt(format!("advisory of source {source}"), e))
+            })
+            .collect()
     }
 
     pub async fn source(&self, name: &str) -> Result<Option<SourceState>> {

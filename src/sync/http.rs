@@ -171,6 +171,7 @@ impl Fetcher {
         let validators = Validators {
             etag: header(ETAG),
             last_modified: header(LAST_MODIFIED),
+            accepted_date: None,
         };
         if response
             .content_length()

@@ -152,18 +152,7 @@ pub async fn sync_source(
     };
     let (advisories, warnings) = match source.kind {
         CatalogSourceKind::Apt => {
-            let last_accepted = state.as_ref().and_then(|s| s.release_date);
-            match apt_source(
-                source,
-                store,
-                fetcher,
-                options,
-                now,
-                last_accepted,
-                &mut update,
-            )
-            .await?
-            {
+            match apt_source(source, store, fetcher, options, now, &mut update).await? {
                 Some(result) => result,
                 None => {
                     store.record_source_unchanged(&source.name, now).await?;
@@ -417,33 +406,43 @@ async fn apt_targets(source: &CatalogSource) -> Result<Vec<AptTarget>, SyncError
 const INDEX_SUFFIXES: [&str; 4] = [".xz", ".gz", ".lz4", ""];
 
 /// Syncs the repositories of an `apt` source; `None` when every `InRelease` is unchanged.
+///
+/// For each repository and suite: the `InRelease` is fetched conditionally,
+/// its signature verified against the keyring, its suite checked against the
+/// one asked for (a validly signed `-updates` served as `-security` is refused),
+/// and its `Date` against the last one accepted from that URL (a replay is
+/// refused). `Valid-Until` is enforced, and required for `-security` suites,
+/// unless `allow_stale`. Then each component and architecture's index is
+/// fetched, hash-checked and parsed; the advisories of all architectures of a
+/// suite are built together (one per source version), and release dates carry
+/// forward from the previous import, since an index has no per-package date.
 async fn apt_source(
     source: &CatalogSource,
     store: &Store,
     fetcher: &Fetcher,
     options: &SyncOptions,
     now: jiff::Timestamp,
-    last_accepted: Option<jiff::Timestamp>,
     update: &mut SourceUpdate,
 ) -> Result<Option<(Vec<Advisory>, Vec<String>)>, SyncError> {
     let targets = apt_targets(source).await?;
-    let policy = if options.allow_stale {
-        apt::FreshnessPolicy::IgnoreValidUntil
-    } else {
-        apt::FreshnessPolicy::Enforce
-    };
 
-    let mut releases = Vec::new();
+    let mut fetched = Vec::new();
     let mut any_changed = false;
     for target in &targets {
         let url = format!("{}/dists/{}/InRelease", target.base_uri, target.suite);
-        match fetch(store, fetcher, &url).await? {
-            Some(doc) => {
+        let saved = store.validators(&url).await?;
+        let doc = match fetcher.get(&url, saved.as_ref()).await? {
+            Fetched::NotModified => None,
+            Fetched::Body { bytes, validators } => {
                 any_changed = true;
-                releases.push((target, Some(doc)));
+                Some(Document {
+                    url: url.clone(),
+                    bytes,
+                    validators,
+                })
             }
-            None => releases.push((target, None)),
-        }
+        };
+        fetched.push((target, url, saved.and_then(|v| v.accepted_date), doc));
     }
     if !any_changed {
         return Ok(None);
@@ -451,51 +450,61 @@ async fn apt_source(
 
     let mut advisories = Vec::new();
     let mut digest = Sha256::new();
-    let mut newest: Option<jiff::Timestamp> = None;
-    for (target, doc) in releases {
+    for (target, url, last_accepted, doc) in fetched {
         // An unchanged InRelease among changed ones is fetched again in full:
         // the source is replaced as a whole.
         let doc = match doc {
             Some(doc) => doc,
-            None => {
-                let url = format!("{}/dists/{}/InRelease", target.base_uri, target.suite);
-                match fetcher.get(&url, None).await? {
-                    Fetched::Body { bytes, validators } => Document {
-                        url,
-                        bytes,
-                        validators,
-                    },
-                    Fetched::NotModified => {
-                        return Err(SyncError::Config(format!(
-                            "{url}: 304 to an unconditional request"
-                        )));
-                    }
+            None => match fetcher.get(&url, None).await? {
+                Fetched::Body { bytes, validators } => Document {
+                    url,
+                    bytes,
+                    validators,
+                },
+                Fetched::NotModified => {
+                    return Err(SyncError::Config(format!(
+                        "{url}: 304 to an unconditional request"
+                    )));
                 }
-            }
+            },
+        };
+        let policy = if options.allow_stale {
+            apt::FreshnessPolicy::IgnoreValidUntil
+        } else if target.suite.ends_with("-security") {
+            apt::FreshnessPolicy::RequireValidUntil
+        } else {
+            apt::FreshnessPolicy::Enforce
         };
         let keyring = target.keyring.bytes().await?;
         let release = apt::verify_inrelease(&doc.bytes, &keyring, now, policy, last_accepted)?;
-        newest = newest.max(Some(release.date));
+        release.check_suite(&target.suite)?;
         digest.update(&doc.bytes);
-        update
-            .validators
-            .push((doc.url.clone(), doc.validators.clone()));
-        let repository = apt::Repository {
-            name: &source.name,
-            base_uri: &target.base_uri,
-        };
+        let mut validators = doc.validators.clone();
+        validators.accepted_date = Some(release.date);
+        update.validators.push((doc.url.clone(), validators));
+        update.release_date = update.release_date.max(Some(release.date));
+
+        let mut indexes = Vec::new();
         for component in &target.components {
             for arch in &target.architectures {
                 let stem = format!("{component}/binary-{arch}/Packages");
                 let (path, bytes) =
                     fetch_index(fetcher, &release, &target.base_uri, &target.suite, &stem).await?;
-                let index = apt::verify_and_decompress(&release, &path, &bytes)?;
-                let packages = apt::parse_packages(&index)?;
-                advisories.extend(apt::advisories(&release, &repository, &packages));
+                indexes.push(apt::verify_and_decompress(&release, &path, &bytes)?);
             }
         }
+        let mut packages = Vec::new();
+        for index in &indexes {
+            packages.extend(apt::parse_packages(index)?);
+        }
+        let repository = apt::Repository {
+            name: &source.name,
+            base_uri: &target.base_uri,
+        };
+        advisories.extend(apt::advisories(&release, &repository, &packages));
     }
-    update.release_date = newest;
+    let previous = store.advisories_of(&source.name).await?;
+    apt::carry_forward_release_dates(&previous, &mut advisories);
     update.content_sha256 = Some(hex(&digest.finalize()));
     Ok(Some((advisories, Vec::new())))
 }

@@ -18,6 +18,8 @@ struct Files {
     hits: HashMap<String, (u32, u32)>,
     /// Answer this many requests for a path with 503 before serving it.
     fail_first: HashMap<String, u32>,
+    /// Mixed into a path's ETag; bumping it changes the validator only.
+    generation: HashMap<String, u32>,
 }
 
 #[derive(Clone)]
@@ -77,17 +79,11 @@ impl FeedServer {
     }
 }
 
-fn etag(bytes: &[u8]) -> String {
+fn etag(bytes: &[u8], generation: u32) -> String {
     use sha2::Digest;
     let digest = sha2::Sha256::digest(bytes);
-    format!(
-        "\"{}\"",
-        digest
-            .iter()
-            .take(8)
-            .map(|b| format!("{b:02x}"))
-            .collect::<String>()
-    )
+    let short: String = digest.iter().take(8).map(|b| format!("{b:02x}")).collect();
+    format!("\"{short}-{generation}\"")
 }
 
 async fn serve(
@@ -114,7 +110,10 @@ async fn serve(
     let Some(bytes) = files.bytes.get(&path) else {
         return StatusCode::NOT_FOUND.into_response();
     };
-    let tag = etag(bytes);
+    let tag = etag(
+        bytes,
+        files.generation.get(&path).copied().unwrap_or_default(),
+    );
     if headers
         .get(header::IF_NONE_MATCH)
         .and_then(|v| v.to_str().ok())
@@ -128,4 +127,16 @@ async fn serve(
         Bytes::from(bytes.clone()),
     )
         .into_response()
+}
+
+impl FeedServer {
+    /// Makes the next conditional request for `path` miss, as when a mirror
+    /// republishes a file: the server's validator changes, the bytes do not.
+    pub fn bump_etag(&self, path: &str) {
+        let mut files = self.files.lock().expect("lock");
+        *files
+            .generation
+            .entry(path.trim_start_matches('/').to_owned())
+            .or_default() += 1;
+    }
 }
