@@ -84,7 +84,6 @@ impl Severity {
     }
 }
 
-
 #[cfg(test)]
 mod tests {
     use super::*;

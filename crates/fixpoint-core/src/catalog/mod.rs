@@ -12,8 +12,8 @@ pub mod apt;
 pub mod csaf;
 pub mod cvrf;
 pub mod model;
-mod product_tree;
 pub mod osv;
+mod product_tree;
 
 pub use model::{
     Advisory, AdvisoryRef, Catalog, Cvss, Fix, PackageKind, Patch, PatchFile, PatchId, Platform,

@@ -167,7 +167,11 @@ pub struct Vulnerability {
 
 impl Vulnerability {
     pub fn new(id: impl Into<String>) -> Self {
-        Vulnerability { id: id.into(), cvss: Vec::new(), known_exploited: false }
+        Vulnerability {
+            id: id.into(),
+            cvss: Vec::new(),
+            known_exploited: false,
+        }
     }
 
     /// The score of the newest CVSS version given.
@@ -299,12 +303,18 @@ impl Patch {
 
     /// CVE ids of the vulnerabilities fixed.
     pub fn cves(&self) -> impl Iterator<Item = &str> {
-        self.vulnerabilities.iter().map(|v| v.id.as_str()).filter(|id| id.starts_with("CVE-"))
+        self.vulnerabilities
+            .iter()
+            .map(|v| v.id.as_str())
+            .filter(|id| id.starts_with("CVE-"))
     }
 
     /// The highest CVSS score over the vulnerabilities fixed.
     pub fn max_cvss(&self) -> Option<f64> {
-        self.vulnerabilities.iter().filter_map(Vulnerability::best_score).reduce(f64::max)
+        self.vulnerabilities
+            .iter()
+            .filter_map(Vulnerability::best_score)
+            .reduce(f64::max)
     }
 
     pub fn known_exploited(&self) -> bool {
@@ -366,7 +376,10 @@ impl Catalog {
             }
         }
         for p in self.patches.values_mut() {
-            p.superseded_by = by.remove(&p.id).map(|s| s.into_iter().collect()).unwrap_or_default();
+            p.superseded_by = by
+                .remove(&p.id)
+                .map(|s| s.into_iter().collect())
+                .unwrap_or_default();
         }
     }
 
@@ -389,7 +402,11 @@ mod tests {
 
     fn advisory(source: &str, id: &str, patch: &str) -> Advisory {
         Advisory {
-            reference: AdvisoryRef { source: source.into(), id: id.into(), url: None },
+            reference: AdvisoryRef {
+                source: source.into(),
+                id: id.into(),
+                url: None,
+            },
             patch: PatchId(patch.into()),
             vendor: "Debian".into(),
             product: "openssl".into(),
@@ -407,7 +424,11 @@ mod tests {
 
     #[test]
     fn advisories_about_one_fix_merge_into_one_patch() {
-        let mut apt = advisory("debian-security", "openssl/3.0.15-1~deb12u1", "openssl/3.0.15-1~deb12u1");
+        let mut apt = advisory(
+            "debian-security",
+            "openssl/3.0.15-1~deb12u1",
+            "openssl/3.0.15-1~deb12u1",
+        );
         apt.released = Some("2024-11-02T00:00:00Z".parse().expect("instant"));
         apt.files.push(PatchFile {
             url: "pool/updates/main/o/openssl/libssl3_3.0.15-1~deb12u1_amd64.deb".into(),
@@ -420,9 +441,14 @@ mod tests {
         osv.severity = Severity::Important;
         osv.released = Some("2024-11-01T00:00:00Z".parse().expect("instant"));
         let mut cve = Vulnerability::new("CVE-2024-5535");
-        cve.cvss.push(Cvss { version: "3.1".into(), score: 9.1, vector: None });
+        cve.cvss.push(Cvss {
+            version: "3.1".into(),
+            score: 9.1,
+            vector: None,
+        });
         osv.vulnerabilities.push(cve);
-        osv.vulnerabilities.push(Vulnerability::new("CVE-2024-9143"));
+        osv.vulnerabilities
+            .push(Vulnerability::new("CVE-2024-9143"));
         let mut osv2 = advisory("osv-debian", "CVE-2024-9143", "openssl/3.0.15-1~deb12u1");
         let mut exploited = Vulnerability::new("CVE-2024-9143");
         exploited.known_exploited = true;
@@ -430,11 +456,19 @@ mod tests {
 
         let catalog = Catalog::from_advisories([apt, osv, osv2]);
         assert_eq!(catalog.len(), 1);
-        let p = catalog.get("openssl/3.0.15-1~deb12u1").expect("merged patch");
+        let p = catalog
+            .get("openssl/3.0.15-1~deb12u1")
+            .expect("merged patch");
         assert_eq!(p.advisories.len(), 3);
         assert_eq!(p.severity, Severity::Important);
-        assert_eq!(p.released.map(|t| t.to_string()), Some("2024-11-01T00:00:00Z".into()));
-        assert_eq!(p.cves().collect::<Vec<_>>(), vec!["CVE-2024-5535", "CVE-2024-9143"]);
+        assert_eq!(
+            p.released.map(|t| t.to_string()),
+            Some("2024-11-01T00:00:00Z".into())
+        );
+        assert_eq!(
+            p.cves().collect::<Vec<_>>(),
+            vec!["CVE-2024-5535", "CVE-2024-9143"]
+        );
         assert_eq!(p.max_cvss(), Some(9.1));
         assert!(p.known_exploited());
         assert_eq!(p.files.len(), 1);
@@ -446,14 +480,23 @@ mod tests {
         new.supersedes.push(PatchId("KB5034763".into()));
         let old = advisory("msrc", "KB5034763", "KB5034763");
         let catalog = Catalog::from_advisories([new, old]);
-        assert_eq!(catalog.get("KB5034763").map(|p| p.superseded_by.clone()), Some(vec![PatchId("KB5035845".into())]));
+        assert_eq!(
+            catalog.get("KB5034763").map(|p| p.superseded_by.clone()),
+            Some(vec![PatchId("KB5035845".into())])
+        );
     }
 
     #[test]
     fn the_most_severe_rating_wins_and_unrated_never_does() {
-        assert_eq!(more_severe(Severity::Low, Severity::Critical), Severity::Critical);
+        assert_eq!(
+            more_severe(Severity::Low, Severity::Critical),
+            Severity::Critical
+        );
         assert_eq!(more_severe(Severity::Unrated, Severity::Low), Severity::Low);
-        assert_eq!(more_severe(Severity::Moderate, Severity::Unrated), Severity::Moderate);
+        assert_eq!(
+            more_severe(Severity::Moderate, Severity::Unrated),
+            Severity::Moderate
+        );
     }
 
     #[test]
