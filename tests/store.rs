@@ -78,10 +78,12 @@ fn advisory(source: &str, id: &str, patch: &str) -> Advisory {
             kind: PackageKind::Source,
             fixed: patch.split('/').nth(1).map(str::to_owned),
             introduced: None,
+            last_affected: None,
             arch: None,
         }],
         files: Vec::new(),
         supersedes: Vec::new(),
+        references: Vec::new(),
         restart_required: None,
     }
 }

@@ -352,6 +352,9 @@ fn write_patch(out: &mut impl Write, p: &Patch) -> std::io::Result<()> {
                 .unwrap_or_default()
         )?;
     }
+    for r in &p.references {
+        writeln!(out, "  reference:      {r}")?;
+    }
     for s in &p.supersedes {
         writeln!(out, "  supersedes:     {s}")?;
     }

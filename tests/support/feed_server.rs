@@ -96,8 +96,10 @@ async fn serve(
     let hits = files.hits.entry(path.clone()).or_default();
     hits.0 += 1;
     hits.1 += u32::from(conditional);
-    if let Some(n) = files.fail_first.get_mut(&path) {
-        if *n > 0 {
+    if let Some(n) = files.fail_first.get_mut(&path)
+        && *n > 0
+    {
+        {
             *n -= 1;
             return (
                 StatusCode::SERVICE_UNAVAILABLE,

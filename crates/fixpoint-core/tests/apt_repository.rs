@@ -1017,6 +1017,7 @@ fn openssl_is_one_patch_with_its_four_binaries() {
             kind: PackageKind::Source,
             fixed: Some("3.0.22-1~deb12u2".into()),
             introduced: None,
+            last_affected: None,
             arch: None,
         })
     );

@@ -122,7 +122,7 @@ fn red_hat_git_lfs_advisory_fixes_rpms_on_rhel_8_with_their_epochs() {
     );
     fix(&a, "rhel:8", "git-lfs-debugsource", Some("ppc64le"));
     assert_eq!(
-        a.files.iter().map(|f| f.url.as_str()).collect::<Vec<_>>(),
+        a.references.iter().map(String::as_str).collect::<Vec<_>>(),
         ["https://access.redhat.com/errata/RHSA-2024:4546"]
     );
     assert_eq!(
@@ -222,7 +222,7 @@ fn informational_advisory_without_vulnerabilities_imports_with_no_fixes() {
     let a = advisory("rhsa-2019_1862.json");
     assert_eq!(a.patch.0, "RHSA-2019:1862");
     assert_eq!(a.classification, Classification::Other);
-    assert!(a.vulnerabilities.is_empty() && a.fixes.is_empty() && a.files.is_empty());
+    assert!(a.vulnerabilities.is_empty() && a.fixes.is_empty() && a.references.is_empty());
     assert_eq!(a.severity, Severity::Low);
     assert_eq!(a.product, "Red Hat OpenShift Enterprise");
     assert_eq!(released(&a), "2019-07-26T06:38:00Z");
@@ -311,7 +311,7 @@ fn suse_lists_fixed_packages_as_recommended() {
         PackageKind::Binary
     );
     assert_eq!(a.fixes.len(), 32);
-    assert!(a.files.is_empty(), "the vendor_fix has no URL");
+    assert!(a.references.is_empty(), "the vendor_fix has no URL");
 }
 
 #[test]
@@ -413,7 +413,7 @@ fn msrc_edge_fix_is_the_fixed_product_version() {
         "exploit_status says Exploited:No"
     );
     assert_eq!(
-        a.files[0].url,
+        a.references[0],
         "https://docs.microsoft.com/en-us/DeployEdge/microsoft-edge-relnotes-security"
     );
 }
@@ -469,7 +469,7 @@ fn mobotix_firmware_installed_on_1283_cameras_parses_fast() {
         "restart_required category machine"
     );
     assert_eq!(
-        a.files[0].url,
+        a.references[0],
         "https://www.mobotix.com/en/software-downloads"
     );
 }
@@ -484,7 +484,7 @@ fn siemens_affected_range_below_a_version_with_a_vendor_fix_is_a_fix() {
     assert_eq!(nms.fixed.as_deref(), Some("V2.0_SP1"));
     assert_eq!(a.fixes.len(), 1);
     assert_eq!(
-        a.files.iter().map(|f| f.url.as_str()).collect::<Vec<_>>(),
+        a.references.iter().map(String::as_str).collect::<Vec<_>>(),
         ["https://support.industry.siemens.com/cs/ww/en/view/109826954/"]
     );
     assert_eq!(
@@ -509,7 +509,7 @@ fn free_text_version_ranges_invent_no_fixes() {
         ["CVE-2022-4304", "CVE-2022-4450", "CVE-2023-0286"]
     );
     assert!(a.fixes.is_empty());
-    assert!(a.files.is_empty());
+    assert!(a.references.is_empty());
     assert_eq!(
         released(&a),
         "2024-01-04T07:00:00Z",
@@ -538,7 +538,7 @@ fn cisco_category_is_read_loosely_and_a_workaround_is_no_fix() {
     );
     assert_eq!(a.severity, Severity::Critical);
     assert!(
-        a.fixes.is_empty() && a.files.is_empty(),
+        a.fixes.is_empty() && a.references.is_empty(),
         "only a workaround, for 259 known_affected products"
     );
     assert_eq!(released(&a), "2018-03-28T16:00:00Z");
@@ -560,7 +560,7 @@ fn adminer_external_component_takes_the_version_that_fixes_every_cve() {
     );
     assert_eq!(a.fixes.len(), 1, "Adminer itself has none_available");
     assert_eq!(
-        a.files.iter().map(|f| f.url.as_str()).collect::<Vec<_>>(),
+        a.references.iter().map(String::as_str).collect::<Vec<_>>(),
         [
             "https://github.com/adminerevo/adminerevo/releases/tag/v4.8.4",
             "https://github.com/adminerevo/adminerevo/releases/tag/v4.8.3"
@@ -582,7 +582,7 @@ fn bsi_first_fixed_and_fixed_name_one_fix_with_its_download() {
     assert_eq!(converter.fixed.as_deref(), Some("1.0.0-rc2"));
     assert_eq!(a.fixes.len(), 1);
     assert_eq!(
-        a.files[0].url,
+        a.references[0],
         "https://github.com/csaf-tools/CVRF-CSAF-Converter/releases/tag/1.0.0-rc2"
     );
     assert_eq!(a.severity, Severity::Moderate);
@@ -624,7 +624,7 @@ fn vendor_fix_without_url_and_several_scores_per_cve() {
         fix(&a, "example-company", "JKL", None).fixed.as_deref(),
         Some("5.2")
     );
-    assert!(a.files.is_empty());
+    assert!(a.references.is_empty());
     assert_eq!(
         cvss(&a, "CVE-2021-44228")[0].1,
         10.0,

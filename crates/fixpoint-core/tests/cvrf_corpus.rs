@@ -97,9 +97,9 @@ fn msrc_2016_gives_one_advisory_per_kb_with_supercedence_and_restart() {
     );
     assert_eq!(
         windows10
-            .files
+            .references
             .iter()
-            .map(|f| f.url.as_str())
+            .map(String::as_str)
             .collect::<Vec<_>>(),
         ["https://catalog.update.microsoft.com/v7/site/Search.aspx?q=KB3147461"]
     );
@@ -118,7 +118,7 @@ fn msrc_2016_gives_one_advisory_per_kb_with_supercedence_and_restart() {
         ])
     );
     assert_eq!(
-        server.files.len(),
+        server.references.len(),
         2,
         "five remediations, two distinct download URLs"
     );
@@ -134,7 +134,7 @@ fn msrc_2024_reads_fixed_builds_cvss_score_sets_and_an_offsetless_date() {
     );
     assert_eq!(dotnet7.product, ".NET 7.0");
     assert_eq!(
-        dotnet7.files[0].url,
+        dotnet7.references[0],
         "https://dotnet.microsoft.com/en-us/download/dotnet/7.0"
     );
     assert!(dotnet7.supersedes.is_empty(), "no Supercedence element");
@@ -219,7 +219,7 @@ fn suse_cvrf_splits_fixed_product_ids_into_platform_and_package() {
         Some("AV:N/AC:L/Au:N/C:P/I:N/A:C")
     );
     assert_eq!(
-        a.files.iter().map(|f| f.url.as_str()).collect::<Vec<_>>(),
+        a.references.iter().map(String::as_str).collect::<Vec<_>>(),
         ["https://www.suse.com/support/update/announcement/2015/suse-su-20150011-2/"]
     );
 }

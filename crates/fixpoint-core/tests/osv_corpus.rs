@@ -50,6 +50,7 @@ fn fix(
         kind,
         fixed: fixed.map(Into::into),
         introduced: introduced.map(Into::into),
+        last_affected: None,
         arch: None,
     }
 }
@@ -287,6 +288,7 @@ fn a_debian_osv_advisory_and_the_apt_patch_with_the_same_id_merge_into_one_patch
             arch: Some("amd64".into()),
         }],
         supersedes: Vec::new(),
+        references: Vec::new(),
         restart_required: None,
     };
     let mut all = vec![apt];
@@ -474,7 +476,7 @@ fn ghsa_3pxv_keeps_the_inclusive_last_affected_bound_of_the_3_x_line() {
     assert_eq!(ends[1].introduced.as_deref(), Some("3.0.0-alpha1"));
     assert_eq!(ends[1].end, Some(End::LastAffected("3.0.0-beta3".into())));
 
-    // The catalog's Fix has no inclusive bound: the 3.x line reads "affected, no fix".
+    // The 3.x line has no fix yet, and is bounded by its last affected version.
     let a = only("GHSA-3pxv-7cmr-fjr4.json");
     let maven = |introduced, fixed| {
         fix(
@@ -485,13 +487,9 @@ fn ghsa_3pxv_keeps_the_inclusive_last_affected_bound_of_the_3_x_line() {
             fixed,
         )
     };
-    assert_eq!(
-        a.fixes,
-        vec![
-            maven("3.0.0-alpha1", None),
-            maven("2.0-alpha1", Some("2.25.4"))
-        ]
-    );
+    let mut three = maven("3.0.0-alpha1", None);
+    three.last_affected = Some("3.0.0-beta3".into());
+    assert_eq!(a.fixes, vec![three, maven("2.0-alpha1", Some("2.25.4"))]);
     assert_eq!(cves(&a), ["CVE-2026-34480"]);
     assert_eq!(a.vulnerabilities[0].cvss[0].version, "4.0");
     assert_eq!(a.vulnerabilities[0].cvss[0].score, 6.9);

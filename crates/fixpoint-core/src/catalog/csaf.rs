@@ -6,7 +6,7 @@
 //!                             ├▶ product_tree ─▶ ProductTree (branches, relationships)
 //!                             └▶ vulnerabilities ─▶ CVEs, CVSS, threats,
 //!                                  product_status fixed/first_fixed/recommended ─ProductTree─▶ fixes,
-//!                                  remediations vendor_fix ─▶ files, restart
+//!                                  remediations vendor_fix ─▶ references, restart
 //! ```
 //!
 //! What is read, and how:
@@ -45,7 +45,7 @@ use std::collections::{BTreeMap, HashMap, HashSet};
 
 use serde_json::Value;
 
-use crate::catalog::model::{Advisory, AdvisoryRef, Cvss, Fix, PatchFile, PatchId, Vulnerability};
+use crate::catalog::model::{Advisory, AdvisoryRef, Cvss, Fix, PatchId, Vulnerability};
 use crate::catalog::product_tree::{self, BranchContext, BranchKind, ProductTree, Relationship};
 use crate::rating::{Classification, Severity};
 
@@ -367,7 +367,8 @@ fn read_document(
         released,
         vulnerabilities,
         fixes,
-        files: reading.files,
+        files: Vec::new(),
+        references: reading.references,
         supersedes: Vec::new(),
         restart_required: reading.restart_required,
     })
@@ -635,7 +636,7 @@ struct Vulnerabilities<'t> {
     /// Each vulnerability's first fixed versions. A fix implied by an affected
     /// range counts only where the vulnerability lists no fix of that package.
     fixes: Vec<Fix>,
-    files: Vec<PatchFile>,
+    references: Vec<String>,
     restart_required: Option<bool>,
     impact_words: Vec<Severity>,
     /// What each product id resolves to, so that warnings are given once.
@@ -649,7 +650,7 @@ impl<'t> Vulnerabilities<'t> {
             by_id: BTreeMap::new(),
             order: Vec::new(),
             fixes: Vec::new(),
-            files: Vec::new(),
+            references: Vec::new(),
             restart_required: None,
             impact_words: Vec::new(),
             resolved: HashMap::new(),
@@ -761,15 +762,10 @@ impl<'t> Vulnerabilities<'t> {
             if let Some(url) =
                 opt_str(remediation, "url", &remediation_path, warnings).map(str::trim)
                 && !url.is_empty()
-                && !self.files.iter().any(|f| f.url == url)
+                && !self.references.iter().any(|r| r == url)
             {
-                self.files.push(PatchFile {
-                    url: url.to_owned(),
-                    sha256: None,
-                    size: None,
-                    package: None,
-                    arch: None,
-                });
+                // A vendor_fix URL is an errata page or a downloads page, not a file to stage.
+                self.references.push(url.to_owned());
             }
             if let Some(restart) = remediation.get("restart_required").and_then(|r| {
                 opt_str(

@@ -48,7 +48,7 @@ use crate::catalog::csaf::{
     parse_timestamp, says_exploited,
 };
 use crate::catalog::model::{
-    Advisory, AdvisoryRef, Cvss, Fix, PackageKind, PatchFile, PatchId, Platform, Vulnerability,
+    Advisory, AdvisoryRef, Cvss, Fix, PackageKind, PatchId, Platform, Vulnerability,
 };
 use crate::catalog::product_tree::{self, BranchContext, BranchKind, ProductTree, Relationship};
 use crate::rating::{Classification, Severity};
@@ -460,7 +460,7 @@ impl<'x> Document<'x> {
     ) -> Advisory {
         let mut records: Vec<Vulnerability> = Vec::new();
         let mut fixes = Vec::new();
-        let mut files: Vec<PatchFile> = Vec::new();
+        let mut references: Vec<String> = Vec::new();
         let mut restart_required = None;
         let mut words = Vec::new();
         let mut resolved: HashMap<&str, Option<Fix>> = HashMap::new();
@@ -496,9 +496,9 @@ impl<'x> Document<'x> {
             }
             for remedy in v.remediations.iter().filter(|r| r.vendor_fix) {
                 if let Some(url) = remedy.url
-                    && !files.iter().any(|f| f.url == url)
+                    && !references.iter().any(|r| r == url)
                 {
-                    files.push(file(url));
+                    references.push(url.to_owned());
                 }
                 if let Some(restart) = remedy.restart {
                     restart_required = Some(restart_required.unwrap_or(false) | restart);
@@ -541,7 +541,8 @@ impl<'x> Document<'x> {
             released: self.released,
             vulnerabilities: records,
             fixes,
-            files,
+            files: Vec::new(),
+            references,
             supersedes: Vec::new(),
             restart_required,
         }
@@ -624,6 +625,7 @@ impl<'x> Document<'x> {
                             kind: PackageKind::Product,
                             fixed: remedy.fixed_build.map(str::to_owned),
                             introduced: None,
+                            last_affected: None,
                             arch: None,
                         });
                         update
@@ -631,9 +633,10 @@ impl<'x> Document<'x> {
                             .insert(self.tree.product(id).and_then(|p| p.family.clone()));
                     }
                     if let Some(url) = remedy.url
-                        && !update.files.iter().any(|f| f.url == url)
+                        && !update.references.iter().any(|r| r == url)
                     {
-                        update.files.push(file(url));
+                        // Catalog search pages and KB articles: for people, not for staging.
+                        update.references.push(url.to_owned());
                     }
                     update
                         .supersedes
@@ -684,7 +687,8 @@ impl<'x> Document<'x> {
             released: self.released,
             vulnerabilities: update.vulnerabilities,
             fixes,
-            files: update.files,
+            files: Vec::new(),
+            references: update.references,
             supersedes: update.supersedes.into_iter().map(PatchId).collect(),
             restart_required: update.restart_required,
         }
@@ -719,21 +723,11 @@ impl<'x> Document<'x> {
 struct Update {
     vulnerabilities: Vec<Vulnerability>,
     fixes: Vec<Fix>,
-    files: Vec<PatchFile>,
+    references: Vec<String>,
     supersedes: BTreeSet<String>,
     restart_required: Option<bool>,
     severities: Vec<Severity>,
     families: BTreeSet<Option<String>>,
-}
-
-fn file(url: &str) -> PatchFile {
-    PatchFile {
-        url: url.to_owned(),
-        sha256: None,
-        size: None,
-        package: None,
-        arch: None,
-    }
 }
 
 fn first_vendor(tree: &Element) -> Option<&str> {

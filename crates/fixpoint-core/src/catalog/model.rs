@@ -120,6 +120,11 @@ pub struct Fix {
     /// The first affected version, when the feed gives one other than "all".
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub introduced: Option<String>,
+    /// The last affected version (inclusive), when the feed bounds the range so
+    /// instead of naming a fix (OSV `last_affected`): no fixed version exists
+    /// yet on this line, but versions after this one are not affected.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_affected: Option<String>,
     /// Architecture, when the fix is for one (`amd64`, `x86_64`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub arch: Option<String>,
@@ -216,6 +221,10 @@ pub struct Advisory {
     pub fixes: Vec<Fix>,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub files: Vec<PatchFile>,
+    /// Web pages about the fix (errata, KB articles, vendor downloads pages): for
+    /// people, never fetched by staging, which only downloads `files`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub references: Vec<String>,
     /// Patches this one replaces.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub supersedes: Vec<PatchId>,
@@ -238,6 +247,8 @@ pub struct Patch {
     pub vulnerabilities: Vec<Vulnerability>,
     pub fixes: Vec<Fix>,
     pub files: Vec<PatchFile>,
+    #[serde(default)]
+    pub references: Vec<String>,
     pub supersedes: Vec<PatchId>,
     /// Filled in by [`Catalog::link_supersedence`]: the patches that replace this one.
     pub superseded_by: Vec<PatchId>,
@@ -258,6 +269,7 @@ impl Patch {
             vulnerabilities: a.vulnerabilities,
             fixes: a.fixes,
             files: a.files,
+            references: a.references,
             supersedes: a.supersedes,
             superseded_by: Vec::new(),
             restart_required: a.restart_required,
@@ -296,6 +308,7 @@ impl Patch {
         }
         union_into(&mut self.fixes, a.fixes);
         union_into(&mut self.files, a.files);
+        union_into(&mut self.references, a.references);
         union_into(&mut self.supersedes, a.supersedes);
         self.restart_required = self.restart_required.or(a.restart_required);
         union_into(&mut self.advisories, vec![a.reference]);
@@ -418,6 +431,7 @@ mod tests {
             fixes: Vec::new(),
             files: Vec::new(),
             supersedes: Vec::new(),
+            references: Vec::new(),
             restart_required: None,
         }
     }

@@ -40,10 +40,9 @@
 //! [`Fix`]: `introduced: "0"` (and `0.0.0-0` in SEMVER, RustSec's way of
 //! saying the same) is "every version", `introduced: None`; `fixed` is the
 //! first fixed version; an interval left open is a known-affected package with
-//! no fix (`fixed: None`). `last_affected` is an *inclusive* upper bound and
-//! is kept as [`End::LastAffected`] on the record; the catalog's [`Fix`] has
-//! no field for it yet, so its advisory fix reads "affected from `introduced`,
-//! no fixed version", which errs on the side of reporting. When a range has
+//! no fix (`fixed: None`). `last_affected` is an *inclusive* upper bound:
+//! kept as [`End::LastAffected`] on the record and as [`Fix::last_affected`]
+//! (with `fixed: None`) in the catalog. When a range has
 //! only an open interval and the entry's `database_specific` carries GitHub's
 //! `last_known_affected_version_range` (`< 0.1.2`, `<= 1.4`), that bound
 //! closes the interval (`<` as fixed, `<=` as last affected).
@@ -966,12 +965,15 @@ impl Record {
                     platform: package.ecosystem.platform.clone(),
                     package: package.name.clone(),
                     kind: package.ecosystem.kind,
-                    // `last_affected` has no place in `Fix` yet (see the module docs).
                     fixed: match &interval.end {
                         Some(End::Fixed(v)) => Some(v.clone()),
                         Some(End::LastAffected(_)) | None => None,
                     },
                     introduced: interval.introduced.clone(),
+                    last_affected: match &interval.end {
+                        Some(End::LastAffected(v)) => Some(v.clone()),
+                        Some(End::Fixed(_)) | None => None,
+                    },
                     arch: None,
                 };
                 (fix, deb)
@@ -1038,6 +1040,7 @@ impl Record {
             fixes: Vec::new(),
             files: Vec::new(),
             supersedes: Vec::new(),
+            references: Vec::new(),
             restart_required: None,
         }
     }

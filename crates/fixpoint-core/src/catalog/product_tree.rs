@@ -380,6 +380,7 @@ fn fix(
             .filter(|v| !v.is_empty())
             .map(str::to_owned),
         introduced: None,
+        last_affected: None,
         arch,
     }
 }
@@ -445,6 +446,7 @@ fn purl_fix(product: &Product, purl: &Purl, platform: Platform) -> Fix {
                 },
                 fixed: evr,
                 introduced: None,
+                last_affected: None,
                 arch: if source { None } else { arch },
             }
         }
@@ -460,6 +462,7 @@ fn purl_fix(product: &Product, purl: &Purl, platform: Platform) -> Fix {
                 },
                 fixed: purl.version.clone(),
                 introduced: None,
+                last_affected: None,
                 arch: if source { None } else { arch },
             }
         }
@@ -469,6 +472,7 @@ fn purl_fix(product: &Product, purl: &Purl, platform: Platform) -> Fix {
             kind: PackageKind::Binary,
             fixed: purl.version.clone(),
             introduced: None,
+            last_affected: None,
             arch,
         },
     }
@@ -932,6 +936,7 @@ impl Nevra {
             },
             fixed: Some(self.evr),
             introduced: None,
+            last_affected: None,
             arch: if source { None } else { self.arch },
         }
     }

@@ -333,6 +333,7 @@ pub fn advisories(
                 kind: PackageKind::Source,
                 fixed: Some(source_version.to_owned()),
                 introduced: None,
+                last_affected: None,
                 arch: None,
             });
             let mut files = Vec::with_capacity(binaries.len());
@@ -343,6 +344,7 @@ pub fn advisories(
                     kind: PackageKind::Binary,
                     fixed: Some(b.version.to_owned()),
                     introduced: None,
+                    last_affected: None,
                     arch: Some(b.architecture.to_owned()),
                 });
                 files.push(PatchFile {
@@ -374,6 +376,7 @@ pub fn advisories(
                 fixes,
                 files,
                 supersedes: Vec::new(),
+                references: Vec::new(),
                 restart_required: None,
             }
         })
