@@ -1,3 +1,5 @@
+#![allow(dead_code)] // shared by the integration tests and the benchmarks; each uses a part
+
 //! A real HTTP server on loopback that serves feed files the way vendors do:
 //! strong ETags, `If-None-Match` answered with 304, and knobs to break it
 //! (failures before success, files changed between requests).
