@@ -23,7 +23,9 @@ use feed_server::FeedServer;
 use fixpoint::store::Store;
 use fixpoint::sync::{self, FetchPolicy, Fetcher, Outcome, SyncOptions};
 use fixpoint_core::catalog::{apt, csaf, cvrf, osv};
-use fixpoint_core::policy::{CatalogSettings, CatalogSource, CatalogSourceKind, Duration, SettingsSpec};
+use fixpoint_core::policy::{
+    CatalogSettings, CatalogSource, CatalogSourceKind, Duration, SettingsSpec,
+};
 
 const FIXTURES: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures");
 
@@ -40,7 +42,12 @@ fn corpus_files(dir: &str) -> Vec<(String, Vec<u8>)> {
         .expect("corpus dir")
         .filter_map(|e| e.ok())
         .filter(|e| e.path().is_file())
-        .map(|e| (e.file_name().to_string_lossy().into_owned(), std::fs::read(e.path()).expect("read")))
+        .map(|e| {
+            (
+                e.file_name().to_string_lossy().into_owned(),
+                std::fs::read(e.path()).expect("read"),
+            )
+        })
         .collect();
     files.sort();
     files
@@ -52,16 +59,28 @@ async fn serve_everything() -> (FeedServer, SettingsSpec) {
     let server = FeedServer::start().await;
     let inrelease = read("apt/bookworm-security/InRelease");
     let keyring = read("apt/debian-archive-keyring.gpg");
-    let release = apt::verify_inrelease(&inrelease, &keyring, now(), apt::FreshnessPolicy::IgnoreValidUntil, None)
-        .expect("fixture verifies");
+    let release = apt::verify_inrelease(
+        &inrelease,
+        &keyring,
+        now(),
+        apt::FreshnessPolicy::IgnoreValidUntil,
+        None,
+    )
+    .expect("fixture verifies");
     let index = apt::verify_and_decompress(
         &release,
         "main/binary-amd64/Packages.lz4",
         &read("apt/bookworm-security/main/binary-amd64/Packages.lz4"),
     )
     .expect("index");
-    server.put("debian-security/dists/bookworm-security/InRelease", inrelease);
-    server.put("debian-security/dists/bookworm-security/main/binary-amd64/Packages", index);
+    server.put(
+        "debian-security/dists/bookworm-security/InRelease",
+        inrelease,
+    );
+    server.put(
+        "debian-security/dists/bookworm-security/main/binary-amd64/Packages",
+        index,
+    );
 
     let mut sources = vec![CatalogSource {
         name: "debian-security".into(),
@@ -76,19 +95,26 @@ async fn serve_everything() -> (FeedServer, SettingsSpec) {
     }];
     let mut zip = zip::ZipWriter::new(std::io::Cursor::new(Vec::new()));
     for (name, bytes) in corpus_files("osv") {
-        zip.start_file(name, zip::write::SimpleFileOptions::default()).expect("zip");
+        zip.start_file(name, zip::write::SimpleFileOptions::default())
+            .expect("zip");
         zip.write_all(&bytes).expect("zip");
     }
     server.put("osv/all.zip", zip.finish().expect("zip").into_inner());
     sources.push(feed(&server, "osv", CatalogSourceKind::Osv, "osv/all.zip"));
-    for (dir, kind) in [("csaf", CatalogSourceKind::Csaf), ("cvrf", CatalogSourceKind::Cvrf)] {
+    for (dir, kind) in [
+        ("csaf", CatalogSourceKind::Csaf),
+        ("cvrf", CatalogSourceKind::Cvrf),
+    ] {
         for (name, bytes) in corpus_files(dir) {
             let path = format!("{dir}/{name}");
             server.put(&path, bytes);
             sources.push(feed(&server, &format!("{dir}-{name}"), kind, &path));
         }
     }
-    let settings = SettingsSpec { catalog: CatalogSettings { sources }, ..SettingsSpec::default() };
+    let settings = SettingsSpec {
+        catalog: CatalogSettings { sources },
+        ..SettingsSpec::default()
+    };
     (server, settings)
 }
 
@@ -112,13 +138,28 @@ async fn fresh_store(tag: &str) -> Store {
     Store::open_in_data_dir(&dir).await.expect("store")
 }
 
-async fn sync_everything(settings: &SettingsSpec, store: &Store, fetcher: &Fetcher) -> Vec<sync::SourceReport> {
-    sync::sync_all(settings, store, fetcher, &SyncOptions::default(), now(), |_| {}).await
+async fn sync_everything(
+    settings: &SettingsSpec,
+    store: &Store,
+    fetcher: &Fetcher,
+) -> Vec<sync::SourceReport> {
+    sync::sync_all(
+        settings,
+        store,
+        fetcher,
+        &SyncOptions::default(),
+        now(),
+        |_| {},
+    )
+    .await
 }
 
 fn peak_rss_kib() -> Option<u64> {
     let status = std::fs::read_to_string("/proc/self/status").ok()?;
-    status.lines().find_map(|l| l.strip_prefix("VmHWM:")).and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmHWM:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
 }
 
 /// One full import in this fresh process: its wall time and peak memory.
@@ -149,17 +190,30 @@ fn benches(c: &mut Criterion) {
     let inrelease = read("apt/bookworm-security/InRelease");
     let keyring = read("apt/debian-archive-keyring.gpg");
     let lz4 = read("apt/bookworm-security/main/binary-amd64/Packages.lz4");
-    c.bench_function("apt: verify InRelease, check and decompress the index, parse, build advisories", |b| {
-        b.iter(|| {
-            let release =
-                apt::verify_inrelease(&inrelease, &keyring, now(), apt::FreshnessPolicy::IgnoreValidUntil, None)
-                    .expect("verifies");
-            let index = apt::verify_and_decompress(&release, "main/binary-amd64/Packages.lz4", &lz4).expect("index");
-            let packages = apt::parse_packages(&index).expect("parses");
-            let repo = apt::Repository { name: "debian-security", base_uri: "http://mirror.invalid/debian-security" };
-            black_box(apt::advisories(&release, &repo, &packages))
-        })
-    });
+    c.bench_function(
+        "apt: verify InRelease, check and decompress the index, parse, build advisories",
+        |b| {
+            b.iter(|| {
+                let release = apt::verify_inrelease(
+                    &inrelease,
+                    &keyring,
+                    now(),
+                    apt::FreshnessPolicy::IgnoreValidUntil,
+                    None,
+                )
+                .expect("verifies");
+                let index =
+                    apt::verify_and_decompress(&release, "main/binary-amd64/Packages.lz4", &lz4)
+                        .expect("index");
+                let packages = apt::parse_packages(&index).expect("parses");
+                let repo = apt::Repository {
+                    name: "debian-security",
+                    base_uri: "http://mirror.invalid/debian-security",
+                };
+                black_box(apt::advisories(&release, &repo, &packages))
+            })
+        },
+    );
 
     let csaf_docs = corpus_files("csaf");
     let cvrf_docs = corpus_files("cvrf");
@@ -183,41 +237,55 @@ fn benches(c: &mut Criterion) {
     let (server, settings) = rt.block_on(serve_everything());
     let fetcher = Fetcher::new(None, FetchPolicy::default()).expect("client");
     let only_apt = SettingsSpec {
-        catalog: CatalogSettings { sources: settings.catalog.sources[..1].to_vec() },
+        catalog: CatalogSettings {
+            sources: settings.catalog.sources[..1].to_vec(),
+        },
         ..SettingsSpec::default()
     };
     let mut group = c.benchmark_group("sync");
     group.sample_size(10);
-    group.bench_function("full import of bookworm-security into a fresh SQLite store (HTTP on loopback)", |b| {
-        // Each iteration imports into a fresh database; only the sync is timed.
-        b.to_async(&rt).iter_custom(|iters| {
-            let settings = only_apt.clone();
-            let fetcher = fetcher.clone();
-            async move {
-                let mut total = std::time::Duration::ZERO;
-                for i in 0..iters {
-                    let store = fresh_store(&format!("apt-{i}")).await;
-                    let started = Instant::now();
-                    let reports = sync_everything(&settings, &store, &fetcher).await;
-                    total += started.elapsed();
-                    assert!(matches!(reports[0].outcome, Outcome::Imported { .. }), "{reports:?}");
-                    store.close().await;
+    group.bench_function(
+        "full import of bookworm-security into a fresh SQLite store (HTTP on loopback)",
+        |b| {
+            // Each iteration imports into a fresh database; only the sync is timed.
+            b.to_async(&rt).iter_custom(|iters| {
+                let settings = only_apt.clone();
+                let fetcher = fetcher.clone();
+                async move {
+                    let mut total = std::time::Duration::ZERO;
+                    for i in 0..iters {
+                        let store = fresh_store(&format!("apt-{i}")).await;
+                        let started = Instant::now();
+                        let reports = sync_everything(&settings, &store, &fetcher).await;
+                        total += started.elapsed();
+                        assert!(
+                            matches!(reports[0].outcome, Outcome::Imported { .. }),
+                            "{reports:?}"
+                        );
+                        store.close().await;
+                    }
+                    total
                 }
-                total
-            }
-        })
-    });
+            })
+        },
+    );
     let store = rt.block_on(async {
         let store = fresh_store("resync").await;
         sync_everything(&settings, &store, &fetcher).await;
         store
     });
-    group.bench_function("no-change re-sync of every source (HTTP 304 everywhere)", |b| {
-        b.to_async(&rt).iter(|| async {
-            let reports = sync_everything(&settings, &store, &fetcher).await;
-            assert!(reports.iter().all(|r| r.outcome == Outcome::Unchanged), "{reports:?}");
-        })
-    });
+    group.bench_function(
+        "no-change re-sync of every source (HTTP 304 everywhere)",
+        |b| {
+            b.to_async(&rt).iter(|| async {
+                let reports = sync_everything(&settings, &store, &fetcher).await;
+                assert!(
+                    reports.iter().all(|r| r.outcome == Outcome::Unchanged),
+                    "{reports:?}"
+                );
+            })
+        },
+    );
     group.finish();
     drop(server);
 }
