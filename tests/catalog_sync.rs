@@ -3,6 +3,7 @@
 //! others update.
 
 mod support {
+    pub mod databases;
     pub mod feed_server;
 }
 
@@ -48,9 +49,7 @@ fn settings(sources: Vec<CatalogSource>) -> SettingsSpec {
 }
 
 async fn store(test: &str) -> Store {
-    let dir = std::env::temp_dir().join(format!("fixpoint-sync-{test}-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    Store::open_in_data_dir(&dir).await.expect("store")
+    support::databases::sqlite(&format!("sync-{test}")).await
 }
 
 fn fetcher() -> Fetcher {
@@ -294,9 +293,15 @@ fn apt_source(server: &FeedServer) -> CatalogSource {
 
 #[tokio::test]
 async fn the_real_security_suite_imports_one_patch_per_source_version() {
+    for (db, store) in support::databases::both("sync-apt").await {
+        eprintln!("{db}");
+        real_security_suite_imports(store).await;
+    }
+}
+
+async fn real_security_suite_imports(store: Store) {
     let server = FeedServer::start().await;
     serve_apt(&server);
-    let store = store("apt").await;
     let settings = settings(vec![apt_source(&server)]);
     let reports = run(&settings, &store, &SyncOptions::default()).await;
     let Outcome::Imported { stats, .. } = &reports[0].outcome else {
@@ -357,39 +362,45 @@ async fn the_real_security_suite_imports_one_patch_per_source_version() {
 }
 
 /// Syncs once successfully, breaks the mirror with `tamper`, syncs again at
-/// `later`, and returns the error; asserts the catalog did not change.
-async fn failed_resync(
-    test: &str,
-    later: &str,
-    tamper: impl FnOnce(&FeedServer, Vec<u8>),
-) -> String {
-    let server = FeedServer::start().await;
-    let packages = serve_apt(&server);
-    let store = store(test).await;
-    let settings = settings(vec![apt_source(&server)]);
-    run(&settings, &store, &SyncOptions::default()).await;
-    let before = store.catalog().await.expect("catalog");
-    assert!(!before.is_empty());
-    tamper(&server, packages);
-    let later: jiff::Timestamp = later.parse().expect("instant");
-    let reports = sync::sync_all(
-        &settings,
-        &store,
-        &fetcher(),
-        &SyncOptions::default(),
-        later,
-        |_| {},
-    )
-    .await;
-    let Outcome::Failed { error } = reports[0].outcome.clone() else {
-        panic!("{reports:?}")
-    };
+/// `later`, and returns the error; asserts the catalog did not change. Runs on
+/// SQLite and PostgreSQL; both must fail the same way.
+async fn failed_resync(test: &str, later: &str, tamper: impl Fn(&FeedServer, Vec<u8>)) -> String {
+    let mut errors = Vec::new();
+    for (db, store) in support::databases::both(&format!("sync-{test}")).await {
+        let server = FeedServer::start().await;
+        let packages = serve_apt(&server);
+        let settings = settings(vec![apt_source(&server)]);
+        run(&settings, &store, &SyncOptions::default()).await;
+        let before = store.catalog().await.expect("catalog");
+        assert!(!before.is_empty(), "{db}");
+        tamper(&server, packages);
+        let later: jiff::Timestamp = later.parse().expect("instant");
+        let reports = sync::sync_all(
+            &settings,
+            &store,
+            &fetcher(),
+            &SyncOptions::default(),
+            later,
+            |_| {},
+        )
+        .await;
+        let Outcome::Failed { error } = reports[0].outcome.clone() else {
+            panic!("{db}: {reports:?}")
+        };
+        assert_eq!(
+            store.catalog().await.expect("catalog"),
+            before,
+            "{db} {test}: the catalog must not change"
+        );
+        errors.push(error.replace(&server.base, "SERVER"));
+    }
+    errors.dedup();
     assert_eq!(
-        store.catalog().await.expect("catalog"),
-        before,
-        "{test}: the catalog must not change"
+        errors.len(),
+        1,
+        "both databases fail the same way: {errors:?}"
     );
-    error
+    errors.remove(0)
 }
 
 #[tokio::test]

@@ -7,54 +7,19 @@ use fixpoint_core::catalog::{
     Advisory, AdvisoryRef, Cvss, Fix, PackageKind, PatchId, Platform, Vulnerability,
 };
 use fixpoint_core::rating::{Classification, Severity};
-use sqlx::{Connection, Executor};
 
-const DEFAULT_POSTGRES: &str = "postgres://postgres@127.0.0.1:5432/test";
+mod support {
+    pub mod databases;
+}
 
 struct Backends {
     stores: Vec<(&'static str, Store)>,
 }
 
-/// A fresh SQLite store and, where the server answers, a fresh PostgreSQL database.
 async fn backends(test: &str) -> Backends {
-    let dir = std::env::temp_dir().join(format!("fixpoint-store-{test}-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    let sqlite = Store::open_in_data_dir(&dir)
-        .await
-        .expect("SQLite store opens");
-    let mut stores = vec![("sqlite", sqlite)];
-    match postgres(test).await {
-        Ok(store) => stores.push(("postgres", store)),
-        Err(e) if std::env::var("CI").as_deref() == Ok("true") => {
-            panic!("PostgreSQL is required with CI=true and is unreachable: {e}")
-        }
-        Err(e) => eprintln!("SKIPPED PostgreSQL half of {test}: {e}"),
+    Backends {
+        stores: support::databases::both(&format!("store-{test}")).await,
     }
-    Backends { stores }
-}
-
-async fn postgres(test: &str) -> Result<Store, String> {
-    let admin_url =
-        std::env::var("FIXPOINT_TEST_POSTGRES_URL").unwrap_or_else(|_| DEFAULT_POSTGRES.to_owned());
-    let mut admin = sqlx::PgConnection::connect(&admin_url)
-        .await
-        .map_err(|e| format!("{admin_url}: {e}"))?;
-    // One database per test, named after it: a rerun drops the previous run's, so none pile up.
-    let db = format!("fixpoint_test_{}", test.replace('-', "_"));
-    admin
-        .execute(sqlx::AssertSqlSafe(format!(
-            "DROP DATABASE IF EXISTS {db} WITH (FORCE)"
-        )))
-        .await
-        .map_err(|e| e.to_string())?;
-    admin
-        .execute(sqlx::AssertSqlSafe(format!("CREATE DATABASE {db}")))
-        .await
-        .map_err(|e| e.to_string())?;
-    let (base, _) = admin_url.rsplit_once('/').ok_or("bad URL")?;
-    Store::open(&format!("{base}/{db}"))
-        .await
-        .map_err(|e| e.to_string())
 }
 
 fn advisory(source: &str, id: &str, patch: &str) -> Advisory {
