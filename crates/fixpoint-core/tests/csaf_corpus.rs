@@ -4,7 +4,7 @@
 //! and specific facts of specific documents come out as the vendor wrote them.
 
 use std::collections::BTreeSet;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use fixpoint_core::catalog::csaf::{self, CsafError};
 use fixpoint_core::catalog::{Advisory, Fix, PackageKind, Platform};
@@ -53,12 +53,12 @@ fn cvss(a: &Advisory, cve: &str) -> Vec<(String, f64, Option<String>)> {
         .collect()
 }
 
+/// Runs `f` and prints how long it took. Speed is measured by the benchmark
+/// (`cargo bench --bench catalog_import`), never asserted in a test.
 fn timed<T>(what: &str, f: impl FnOnce() -> T) -> T {
     let start = Instant::now();
     let value = f();
-    let elapsed = start.elapsed();
-    eprintln!("{what}: parsed in {elapsed:?}");
-    assert!(elapsed < Duration::from_secs(5), "{what} took {elapsed:?}");
+    eprintln!("{what}: parsed in {:?}", start.elapsed());
     value
 }
 
