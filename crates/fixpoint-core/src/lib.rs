@@ -9,6 +9,7 @@
 //! arguments, values are results. No clock, no filesystem, no network.
 
 pub mod catalog;
+pub mod fleet;
 pub mod policy;
 pub mod rating;
 pub mod schedule;

@@ -22,7 +22,7 @@
 //! keyrings from disk and remembering the last accepted `Date` are the
 //! server's part.
 
-mod deb822;
+pub(crate) mod deb822;
 mod index;
 mod packages;
 mod release;
