@@ -2,7 +2,7 @@
 //!
 //! ```text
 //!  policy files (path, bytes) ──▶ policy::load ──▶ PolicySet ─┐
-//!  catalog, fleet, now ─────────────────────────────────────────┴─▶ plan (later)
+//!  catalog, fleet, now ─────────────────────────────────────────┴─▶ plan (applicability so far)
 //! ```
 //!
 //! Everything here is synchronous and deterministic: bytes and time are
@@ -10,6 +10,7 @@
 
 pub mod catalog;
 pub mod fleet;
+pub mod plan;
 pub mod policy;
 pub mod rating;
 pub mod schedule;
