@@ -1281,10 +1281,6 @@ deb http://mirror.invalid/flat ./
     assert!(matches!(err, AptError::Syntax { line: 1, .. }), "{err}");
 }
 
-// ------------------------------------------------------------------- timing
-
-/// Not a benchmark (those live elsewhere): prints how long the real index
-/// takes to verify, parse and turn into advisories, and bounds it loosely.
 // --------------------------------------------------------------- properties
 
 fn hex(bytes: &[u8]) -> String {
