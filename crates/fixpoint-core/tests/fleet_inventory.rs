@@ -128,3 +128,50 @@ fn the_example_snapshot_has_four_machines_on_two_images() {
         String::from_utf8(read("examples/fleet/snapshot.json")).expect("UTF-8")
     );
 }
+
+mod properties {
+    use super::*;
+    use fixpoint_core::fleet::parse_os_release;
+    use proptest::prelude::*;
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(256))]
+
+        #[test]
+        fn no_bytes_make_the_readers_panic(bytes in proptest::collection::vec(any::<u8>(), 0..512)) {
+            let _ = parse_dpkg_status(&bytes);
+            let _ = Fleet::from_snapshot(&bytes);
+            let _ = parse_os_release(&String::from_utf8_lossy(&bytes));
+        }
+
+        #[test]
+        fn a_damaged_status_database_is_an_error_or_a_value_never_a_panic(
+            at in 0usize..694_590,
+            byte in any::<u8>(),
+        ) {
+            static STATUS: OnceLock<Vec<u8>> = OnceLock::new();
+            let mut bytes = STATUS
+                .get_or_init(|| read("tests/fixtures/dpkg/status-bookworm"))
+                .clone();
+            let at = at % bytes.len();
+            bytes[at] = byte;
+            let _ = parse_dpkg_status(&bytes);
+        }
+
+        #[test]
+        fn the_hash_does_not_depend_on_the_order_of_packages(seed in any::<u64>()) {
+            let mut shuffled = installed().to_vec();
+            // A Fisher–Yates shuffle driven by a small LCG from the seed.
+            let mut state = seed | 1;
+            for i in (1..shuffled.len()).rev() {
+                state = state.wrapping_mul(6_364_136_223_846_793_005).wrapping_add(1_442_695_040_888_963_407);
+                let j = usize::try_from(state >> 33).unwrap_or(0) % (i + 1);
+                shuffled.swap(i, j);
+            }
+            let platform = Platform::new("debian", Some("12"));
+            let a = Inventory::new(platform.clone(), installed().to_vec()).expect("valid");
+            let b = Inventory::new(platform, shuffled).expect("valid");
+            prop_assert_eq!(a.hash(), b.hash());
+        }
+    }
+}
