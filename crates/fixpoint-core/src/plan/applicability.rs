@@ -289,10 +289,14 @@ impl<'c> ApplicabilityIndex<'c> {
     }
 }
 
+/// A fix for one architecture matches packages of that architecture; a
+/// source fix for one architecture also matches the source's `all` packages,
+/// which every architecture's build produces.
 fn architecture_matches(fix: &Fix, installed: &InstalledPackage) -> bool {
-    fix.arch
-        .as_deref()
-        .is_none_or(|arch| arch == installed.architecture)
+    fix.arch.as_deref().is_none_or(|arch| {
+        arch == installed.architecture
+            || (fix.kind == PackageKind::Source && installed.architecture == "all")
+    })
 }
 
 /// Records a missing package once per patch, however many fixes (ranges) hit it.
@@ -694,6 +698,22 @@ mod tests {
         assert_eq!(
             states(&evaluate(vec![patch], &inv)),
             vec![("ca-certificates/20250419~deb12u2", true)]
+        );
+    }
+
+    #[test]
+    fn a_source_fix_for_one_architecture_also_covers_the_sources_arch_all_packages() {
+        let inv = inventory(vec![
+            InstalledPackage::new("tzdata", "all", "2025b-0+deb12u2"),
+            InstalledPackage::new("libfoo1", "arm64", "1.0-1")
+                .built_from("tzdata", "2025b-0+deb12u2"),
+        ]);
+        let mut fix = source_fix(&debian12(), "tzdata", "2026f-0+deb12u1");
+        fix.arch = Some("amd64".into());
+        let results = evaluate(vec![advisory("tz", vec![fix])], &inv);
+        assert_eq!(
+            missing_packages(&results[0]),
+            vec![("tzdata", "2025b-0+deb12u2", Some("2026f-0+deb12u1"))]
         );
     }
 
