@@ -4,12 +4,22 @@
 //! ```text
 //!  Catalog ──ApplicabilityIndex::new──▶ index (by platform and package, built once)
 //!  Inventory ──index.applicable_patches──▶ [Applicable { patch, Installed | Missing }]   (once per distinct inventory)
+//!  Patch + ApprovalPolicy + now ──approval──▶ Approved { at, by } | Pending { at } | Declined   (once per patch)
+//!  Machine + PolicySet ──groups::ring_of / groups_of──▶ its ring, its groups                    (once per machine)
+//!  Machine + Patch + PolicySet + now ──exclusions_for──▶ the exclusion holding it back, expired ones
 //! ```
 //!
-//! Only applicability exists so far; approval, rings, windows, deadlines,
-//! exclusions and supersedence come next and build on it. Everything here is
-//! pure and synchronous.
+//! Windows, deadlines, gates, supersedence and `compute` come next and build on
+//! these. Everything here is pure and synchronous: `now` is an argument.
 
 pub mod applicability;
+pub mod approval;
+pub mod exclusions;
+#[cfg(test)]
+mod fixtures;
+pub mod groups;
 
 pub use applicability::{ApplicabilityIndex, Applicable, MissingPackage, PatchState};
+pub use approval::{Approval, ApprovedBy, approval};
+pub use exclusions::{Excluded, Exclusions, exclusions_for};
+pub use groups::{groups_of, in_group, ring_of};

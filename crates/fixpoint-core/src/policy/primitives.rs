@@ -421,6 +421,16 @@ impl Glob {
         self.0.matches(s)
     }
 
+    /// Whether `s` matches, ignoring case: for names that are case-insensitive
+    /// by nature, such as DNS host names and CVE identifiers.
+    pub fn matches_ignoring_case(&self, s: &str) -> bool {
+        let options = glob::MatchOptions {
+            case_sensitive: false,
+            ..glob::MatchOptions::new()
+        };
+        self.0.matches_with(s, options)
+    }
+
     pub fn as_str(&self) -> &str {
         self.0.as_str()
     }
