@@ -417,6 +417,26 @@ spec: {match: {directory: {ou: 'OU=Servers, DC=corp, DC=example'}}}
         assert!(!in_scope(&machine().site("fra"), &scope, &set));
     }
 
+    proptest::proptest! {
+        /// Directory facts come from whatever the directory sync read: no
+        /// text in them, or in the policy, makes matching panic.
+        #[test]
+        fn directory_matching_never_panics(ou in ".{0,40}", group in ".{0,40}", fact in "[a-zA-Z=, \\\\]{0,40}") {
+            let selector = DirectorySelector { ou: Some(ou), group: Some(group) };
+            let facts = DirectoryFacts { ou: Some(fact.clone()), groups: vec![fact] };
+            let _ = directory_matches(&facts, &selector);
+        }
+
+        /// A DN always contains itself, however it is spaced or cased.
+        #[test]
+        fn an_ou_contains_itself(rdns in proptest::collection::vec("(OU|DC|CN)=[a-zA-Z0-9-]{1,8}", 1..5)) {
+            let dn = rdns.join(",");
+            let respaced = rdns.join(" , ").to_uppercase().replace('=', " = ");
+            proptest::prop_assert!(ou_contains(&dn, &respaced));
+            proptest::prop_assert!(ou_contains(&respaced, &dn));
+        }
+    }
+
     const ROLLOUT: &str = "
 ---
 apiVersion: fixpoint.dev/v1alpha1
