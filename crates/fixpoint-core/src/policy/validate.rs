@@ -955,11 +955,43 @@ fn matches_nothing(sel: &Selector) -> Option<(&'static str, String)> {
     None
 }
 
+/// Whether `s` reads as a distinguished name: `type=value` parts separated by
+/// commas, where `\,` inside a value is an escaped comma (`OU=Sales\, EMEA,DC=corp`).
 fn looks_like_dn(s: &str) -> bool {
-    s.split(',').all(|rdn| {
-        rdn.split_once('=')
-            .is_some_and(|(k, v)| !k.trim().is_empty() && !v.trim().is_empty())
-    })
+    let mut parts = Vec::new();
+    let mut current = String::new();
+    let mut escaped = false;
+    for c in s.chars() {
+        match c {
+            _ if escaped => {
+                current.push(c);
+                escaped = false;
+            }
+            '\\' => escaped = true,
+            ',' => parts.push(std::mem::take(&mut current)),
+            _ => current.push(c),
+        }
+    }
+    parts.push(current);
+    !escaped
+        && parts.iter().all(|rdn| {
+            rdn.split_once('=')
+                .is_some_and(|(k, v)| !k.trim().is_empty() && !v.trim().is_empty())
+        })
+}
+
+#[cfg(test)]
+mod dn_tests {
+    use super::looks_like_dn;
+
+    #[test]
+    fn distinguished_names_may_escape_commas() {
+        assert!(looks_like_dn("OU=Servers,DC=corp,DC=example"));
+        assert!(looks_like_dn(r"OU=Sales\, EMEA,DC=corp,DC=example"));
+        assert!(!looks_like_dn("Servers"));
+        assert!(!looks_like_dn("OU=Servers,,DC=corp"));
+        assert!(!looks_like_dn(r"OU=Servers\"));
+    }
 }
 
 /// A CVE id (`CVE-2024-3094`) or a glob over them (`CVE-2025-*`).
