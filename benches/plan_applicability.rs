@@ -1,0 +1,576 @@
+//! Applicability for a large fleet: speed and memory, on the real
+//! bookworm-security index and inventories derived from a real dpkg status.
+//!
+//! ```text
+//! cargo bench --bench plan_applicability
+//! ```
+//!
+//! The catalog is the real security suite (`tests/fixtures/apt`, 417 patches,
+//! 3,028 binaries). 2,000 distinct inventories of about 1,500 packages each are
+//! derived, with a seeded xorshift, from the real dpkg status
+//! (`tests/fixtures/dpkg/status-bookworm`, 765 packages), binaries of the
+//! security suite at their fixed or at an older version, and synthetic packages
+//! that no patch names; 100,000 machines with realistic facts share them.
+//!
+//! Measured: applicability only, which is what exists of the plan so far. The
+//! full plan (approval, rings, windows, deadlines, exclusions) will add to these
+//! figures. Timed:
+//! - the whole fleet: `ApplicabilityIndex::new` once, `applicable_patches` once
+//!   per *distinct* inventory (one thread, and all cores), and each machine
+//!   mapped to its inventory's result;
+//! - one machine's new inventory: normalise and hash it, evaluate it (or find
+//!   its hash already evaluated), and update that machine's entry;
+//! - `ApplicabilityIndex::new` alone.
+//!
+//! Before the timed runs it prints the peak resident memory after building the
+//! fleet (`VmHWM` from /proc) and the memory per machine beyond the shared
+//! inventories: the growth of `VmRSS` while 100,000 machines that refer to
+//! already-built inventories are added, divided by their number. Targets (the
+//! reconcile engine issue): full plan under 1 s on 2 cores, incremental under
+//! 100 µs, under 2 KB per machine beyond the shared inventories.
+//!
+//! Under `cargo test --all-targets` (criterion's test mode, a debug build) the
+//! fleet is smaller: 200 inventories and 2,000 machines.
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::hint::black_box;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use criterion::{BatchSize, Criterion};
+use fixpoint_core::catalog::apt;
+use fixpoint_core::catalog::{Catalog, PackageKind, Platform};
+use fixpoint_core::fleet::{
+    DirectoryFacts, Fleet, InstalledPackage, Inventory, InventoryHash, Machine, OsFacts,
+    parse_dpkg_status,
+};
+use fixpoint_core::plan::{ApplicabilityIndex, Applicable};
+
+const FIXTURES: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures");
+
+/// Packages per inventory, about: the real status, some security binaries,
+/// synthetic packages up to this count.
+const PACKAGES_PER_INVENTORY: usize = 1_500;
+
+fn read(path: &str) -> Vec<u8> {
+    std::fs::read(format!("{FIXTURES}/{path}")).expect("fixture")
+}
+
+/// The fleet's size: full under `cargo bench`, small in criterion's test mode
+/// (`cargo test --all-targets` runs this binary once, without `--bench`, in a
+/// debug build).
+#[derive(Debug, Clone, Copy)]
+struct Scale {
+    inventories: usize,
+    machines: usize,
+}
+
+impl Scale {
+    fn from_args() -> Scale {
+        if std::env::args().any(|a| a == "--bench") {
+            Scale {
+                inventories: 2_000,
+                machines: 100_000,
+            }
+        } else {
+            Scale {
+                inventories: 200,
+                machines: 2_000,
+            }
+        }
+    }
+}
+
+/// The real bookworm-security suite as a catalog, verified as apt verifies it.
+fn security_catalog() -> Catalog {
+    let release = apt::verify_inrelease(
+        &read("apt/bookworm-security/InRelease"),
+        &read("apt/debian-archive-keyring.gpg"),
+        "2026-11-25T12:00:00Z".parse().expect("instant"),
+        apt::FreshnessPolicy::IgnoreValidUntil,
+        None,
+    )
+    .expect("fixture verifies");
+    let index = apt::verify_and_decompress(
+        &release,
+        "main/binary-amd64/Packages.lz4",
+        &read("apt/bookworm-security/main/binary-amd64/Packages.lz4"),
+    )
+    .expect("index");
+    let packages = apt::parse_packages(&index).expect("parses");
+    let repository = apt::Repository {
+        name: "debian-security",
+        base_uri: "http://mirror.invalid/debian-security",
+    };
+    Catalog::from_advisories(apt::advisories(&release, &repository, &packages))
+}
+
+/// xorshift64*: deterministic, seeded, good enough to pick packages.
+#[derive(Debug)]
+struct XorShift(u64);
+
+impl XorShift {
+    fn new(seed: u64) -> XorShift {
+        // Never zero, and nearby seeds start far apart.
+        XorShift(seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1)
+    }
+
+    fn next(&mut self) -> u64 {
+        self.0 ^= self.0 >> 12;
+        self.0 ^= self.0 << 25;
+        self.0 ^= self.0 >> 27;
+        self.0.wrapping_mul(0x2545_F491_4F6C_DD1D)
+    }
+
+    /// True with probability `percent` / 100.
+    fn percent(&mut self, percent: u64) -> bool {
+        self.next() % 100 < percent
+    }
+
+    fn below(&mut self, n: usize) -> usize {
+        (self.next() % n as u64) as usize
+    }
+}
+
+/// A dpkg version below `version`: the Debian revision without its stable
+/// update suffix (`2.36-9+deb12u10` → `2.36-9`), else the version with a
+/// trailing tilde, which sorts before it.
+fn older(version: &str) -> String {
+    match version.find("+deb12u").or_else(|| version.find("~deb12u")) {
+        Some(at) if at > 0 => version[..at].to_owned(),
+        _ => format!("{version}~"),
+    }
+}
+
+/// What inventories are drawn from.
+#[derive(Debug)]
+struct Ingredients {
+    /// The real machine's packages.
+    status: Vec<InstalledPackage>,
+    /// Binaries of the security suite that the real machine does not have,
+    /// one per (name, architecture), at the newest version the suite ships.
+    security: Vec<InstalledPackage>,
+    /// Per (name, architecture) of the status, the newest security version.
+    security_versions: HashMap<(String, String), (String, String)>,
+}
+
+impl Ingredients {
+    fn new(catalog: &Catalog) -> Ingredients {
+        let status = parse_dpkg_status(&read("dpkg/status-bookworm")).expect("the fixture parses");
+        let mut newest: BTreeMap<(String, String), InstalledPackage> = BTreeMap::new();
+        for patch in catalog.patches.values() {
+            let source = patch
+                .fixes
+                .iter()
+                .find(|f| f.kind == PackageKind::Source)
+                .map(|f| (f.package.clone(), f.fixed.clone().unwrap_or_default()));
+            for fix in patch.fixes.iter().filter(|f| f.kind == PackageKind::Binary) {
+                let (Some(version), Some(arch)) = (&fix.fixed, &fix.arch) else {
+                    continue;
+                };
+                let mut package = InstalledPackage::new(&fix.package, arch, version);
+                if let Some((name, source_version)) = &source {
+                    package = package.built_from(name, source_version);
+                }
+                newest
+                    .entry((fix.package.clone(), arch.clone()))
+                    .and_modify(|p| {
+                        if dpkg_less(&p.version, version) {
+                            *p = package.clone();
+                        }
+                    })
+                    .or_insert(package);
+            }
+        }
+        let installed: HashSet<(&str, &str)> = status
+            .iter()
+            .map(|p| (p.name.as_str(), p.architecture.as_str()))
+            .collect();
+        let mut security = Vec::new();
+        let mut security_versions = HashMap::new();
+        for ((name, arch), package) in newest {
+            if installed.contains(&(name.as_str(), arch.as_str())) {
+                security_versions.insert((name, arch), (package.version, package.source_version));
+            } else {
+                security.push(package);
+            }
+        }
+        Ingredients {
+            status,
+            security,
+            security_versions,
+        }
+    }
+
+    /// Inventory number `seed`: most of the real status (a few packages
+    /// upgraded to the security suite's version), about one in eight of the
+    /// suite's other binaries (half of them at an older version, so their
+    /// patches are missing), and synthetic packages up to about 1,500.
+    fn packages(&self, seed: u64) -> Vec<InstalledPackage> {
+        let mut rng = XorShift::new(seed);
+        let mut packages = Vec::with_capacity(PACKAGES_PER_INVENTORY + 64);
+        for p in &self.status {
+            if !rng.percent(95) {
+                continue;
+            }
+            let mut p = p.clone();
+            if let Some((version, source_version)) = self
+                .security_versions
+                .get(&(p.name.clone(), p.architecture.clone()))
+                && rng.percent(20)
+            {
+                p.version.clone_from(version);
+                p.source_version.clone_from(source_version);
+            }
+            packages.push(p);
+        }
+        for p in &self.security {
+            if !rng.percent(12) {
+                continue;
+            }
+            let mut p = p.clone();
+            if rng.percent(50) {
+                p.version = older(&p.version);
+                p.source_version = older(&p.source_version);
+            }
+            packages.push(p);
+        }
+        let target = PACKAGES_PER_INVENTORY - 50 + rng.below(100);
+        let mut synthetic: Vec<usize> = (0..4_000).collect();
+        while packages.len() < target {
+            let n = synthetic.swap_remove(rng.below(synthetic.len()));
+            let version = ["1.0-1", "1.0-2", "2.3.4-1", "2.3.4-1+b1", "0.9~rc1-3"][n % 5];
+            packages.push(InstalledPackage::new(
+                &format!("synthetic-{n:04}"),
+                if n.is_multiple_of(3) { "all" } else { "amd64" },
+                version,
+            ));
+        }
+        packages
+    }
+}
+
+fn dpkg_less(a: &str, b: &str) -> bool {
+    fixpoint_core::version::compare_with(
+        fixpoint_core::version::Scheme::Dpkg,
+        fixpoint_core::version::Syntax::Lenient,
+        a,
+        b,
+    )
+    .is_ok_and(|o| o.is_lt())
+}
+
+fn debian_12() -> Platform {
+    Platform::new("debian", Some("12"))
+}
+
+/// `count` distinct inventories; a seed whose inventory repeats an earlier
+/// one is skipped.
+fn inventories(ingredients: &Ingredients, count: usize) -> Vec<Inventory> {
+    let mut seen = HashSet::new();
+    let mut inventories = Vec::with_capacity(count);
+    let mut seed = 0;
+    while inventories.len() < count {
+        seed += 1;
+        let inventory =
+            Inventory::new(debian_12(), ingredients.packages(seed)).expect("a valid inventory");
+        if seen.insert(inventory.hash().clone()) {
+            inventories.push(inventory);
+        }
+    }
+    inventories
+}
+
+/// Machine number `n`, with the facts a real check-in carries.
+fn machine(n: usize, inventory: InventoryHash) -> Machine {
+    const ROLES: [&str; 6] = ["web", "db", "cache", "worker", "proxy", "batch"];
+    const SITES: [&str; 4] = ["fra1", "ams2", "dub1", "par3"];
+    let role = ROLES[n % ROLES.len()];
+    let site = SITES[(n / 7) % SITES.len()];
+    Machine {
+        id: format!("m-{n:06}"),
+        hostname: format!("{role}-{n:06}.{site}.corp.example"),
+        labels: BTreeMap::from([
+            ("role".to_owned(), role.to_owned()),
+            (
+                "env".to_owned(),
+                if n.is_multiple_of(10) {
+                    "staging"
+                } else {
+                    "production"
+                }
+                .to_owned(),
+            ),
+            ("team".to_owned(), format!("team-{}", n % 40)),
+        ]),
+        os: OsFacts {
+            family: "debian".into(),
+            version: Some("12".into()),
+        },
+        site: Some(site.to_owned()),
+        directory: DirectoryFacts::default(),
+        time_zone: Some("Europe/Berlin".into()),
+        inventory,
+    }
+}
+
+/// Each machine's inventory: spread over all of them, unevenly, as images are.
+fn machine_inventories(hashes: &[InventoryHash], machines: usize) -> Vec<InventoryHash> {
+    let mut rng = XorShift::new(0xF1EE7);
+    (0..machines)
+        .map(|n| {
+            // Every inventory is used; then a skew towards the first tenth.
+            let i = if n < hashes.len() {
+                n
+            } else if rng.percent(50) {
+                rng.below(hashes.len().div_ceil(10))
+            } else {
+                rng.below(hashes.len())
+            };
+            hashes[i].clone()
+        })
+        .collect()
+}
+
+fn rss_kib(field: &str) -> u64 {
+    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix(field))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+        .unwrap_or(0)
+}
+
+/// Applicability results per distinct inventory, and each machine's.
+#[derive(Debug, Default)]
+struct FleetApplicability {
+    by_inventory: HashMap<InventoryHash, Arc<[Applicable]>>,
+    /// Indexed like `Fleet::machines()`.
+    by_machine: Vec<Arc<[Applicable]>>,
+}
+
+impl FleetApplicability {
+    /// Evaluates every distinct inventory on `threads` threads, then maps
+    /// machines to their inventory's result.
+    fn compute(index: &ApplicabilityIndex<'_>, fleet: &Fleet, threads: usize) -> Self {
+        let inventories: Vec<&Arc<Inventory>> = fleet.inventories().values().collect();
+        let chunk = inventories.len().div_ceil(threads.max(1)).max(1);
+        let by_inventory: HashMap<InventoryHash, Arc<[Applicable]>> = std::thread::scope(|s| {
+            let workers: Vec<_> = inventories
+                .chunks(chunk)
+                .map(|part| {
+                    s.spawn(move || {
+                        part.iter()
+                            .map(|inv| (inv.hash().clone(), index.applicable_patches(inv).into()))
+                            .collect::<Vec<(InventoryHash, Arc<[Applicable]>)>>()
+                    })
+                })
+                .collect();
+            workers
+                .into_iter()
+                .flat_map(|w| w.join().expect("a worker does not panic"))
+                .collect()
+        });
+        let by_machine = fleet
+            .machines()
+            .iter()
+            .map(|m| Arc::clone(&by_inventory[&m.inventory]))
+            .collect();
+        FleetApplicability {
+            by_inventory,
+            by_machine,
+        }
+    }
+
+    /// Machine `position` now has these packages: normalise and hash them,
+    /// evaluate them unless that inventory was evaluated before, and point the
+    /// machine at the result. Returns the hash. (`Fleet` has no call yet to
+    /// move a machine to another inventory; storing the inventory is
+    /// `Fleet::add_inventory`, an insert into a map, and left out.)
+    fn update(
+        &mut self,
+        index: &ApplicabilityIndex<'_>,
+        position: usize,
+        packages: Vec<InstalledPackage>,
+    ) -> InventoryHash {
+        let inventory = Inventory::new(debian_12(), packages).expect("a valid inventory");
+        let result = match self.by_inventory.get(inventory.hash()) {
+            Some(known) => Arc::clone(known),
+            None => {
+                let result: Arc<[Applicable]> = index.applicable_patches(&inventory).into();
+                self.by_inventory
+                    .insert(inventory.hash().clone(), Arc::clone(&result));
+                result
+            }
+        };
+        self.by_machine[position] = result;
+        inventory.hash().clone()
+    }
+}
+
+/// The catalog, inventories and fleet, built once; memory reported on the way.
+#[derive(Debug)]
+struct World {
+    catalog: Catalog,
+    ingredients: Ingredients,
+    fleet: Fleet,
+}
+
+fn build_world(scale: Scale) -> World {
+    let started = Instant::now();
+    let catalog = security_catalog();
+    let binaries = catalog
+        .patches
+        .values()
+        .flat_map(|p| &p.fixes)
+        .filter(|f| f.kind == PackageKind::Binary)
+        .count();
+    let ingredients = Ingredients::new(&catalog);
+    let inventories = inventories(&ingredients, scale.inventories);
+    let sizes: Vec<usize> = inventories.iter().map(Inventory::len).collect();
+    let mut fleet = Fleet::new();
+    let hashes: Vec<InventoryHash> = inventories
+        .into_iter()
+        .map(|i| fleet.add_inventory(i))
+        .collect();
+    let assignment = machine_inventories(&hashes, scale.machines);
+    let built_inventories = started.elapsed();
+    let rss_before = rss_kib("VmRSS:");
+    let adding = Instant::now();
+    for (n, hash) in assignment.into_iter().enumerate() {
+        fleet
+            .add_machine(machine(n, hash))
+            .expect("a valid machine");
+    }
+    let added = adding.elapsed();
+    let rss_after = rss_kib("VmRSS:");
+    println!(
+        "catalog: {} patches, {binaries} binary fixes; {} distinct inventories of {}–{} packages (mean {}) in {:.1} s",
+        catalog.patches.len(),
+        fleet.inventories().len(),
+        sizes.iter().min().copied().unwrap_or(0),
+        sizes.iter().max().copied().unwrap_or(0),
+        sizes.iter().sum::<usize>() / sizes.len().max(1),
+        built_inventories.as_secs_f64(),
+    );
+    println!(
+        "fleet: {} machines added in {:.1} s; peak RSS (VmHWM) {} KiB; RSS {} KiB before the machines, {} KiB after: {} bytes per machine beyond the shared inventories (size_of::<Machine>() = {})",
+        fleet.machines().len(),
+        added.as_secs_f64(),
+        rss_kib("VmHWM:"),
+        rss_before,
+        rss_after,
+        (rss_after.saturating_sub(rss_before) * 1024) / scale.machines as u64,
+        std::mem::size_of::<Machine>(),
+    );
+    World {
+        catalog,
+        ingredients,
+        fleet,
+    }
+}
+
+/// Criterion's groups, on a world built beforehand (not `criterion_group!`:
+/// the fleet is built once, before the timed runs, so its memory can be
+/// reported).
+fn benches(c: &mut Criterion, world: &World) {
+    let World {
+        catalog,
+        ingredients,
+        fleet,
+    } = world;
+    let index = ApplicabilityIndex::new(catalog);
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let mut state = FleetApplicability::compute(&index, fleet, cores);
+    let missing: usize = state
+        .by_machine
+        .iter()
+        .map(|r| r.iter().filter(|a| a.is_missing()).count())
+        .sum();
+    println!(
+        "applicability: {} patch results over {} machines, {} of them missing",
+        state.by_machine.iter().map(|r| r.len()).sum::<usize>(),
+        state.by_machine.len(),
+        missing,
+    );
+
+    let mut group = c.benchmark_group("fleet");
+    group.sample_size(10);
+    for threads in [1, cores] {
+        group.bench_function(
+            format!(
+                "index the catalog, evaluate {} distinct inventories, map {} machines ({threads} thread{})",
+                fleet.inventories().len(),
+                fleet.machines().len(),
+                if threads == 1 { "" } else { "s" },
+            ),
+            |b| {
+                b.iter(|| {
+                    let index = ApplicabilityIndex::new(catalog);
+                    black_box(FleetApplicability::compute(&index, fleet, threads))
+                })
+            },
+        );
+        if cores == 1 {
+            break;
+        }
+    }
+    group.finish();
+
+    let mut group = c.benchmark_group("one machine's inventory changes");
+    let known = fleet.machines()[1].inventory.clone();
+    let known_packages = fleet.inventory(&known).expect("stored").packages().to_vec();
+    group.bench_function(
+        "to an inventory already evaluated: hash, look up, update",
+        |b| {
+            b.iter_batched(
+                || known_packages.clone(),
+                |packages| state.update(&index, 0, packages),
+                BatchSize::SmallInput,
+            )
+        },
+    );
+    // Where the time goes: the two steps on their own.
+    group.bench_function("its parts: Inventory::new (normalise, sort, hash)", |b| {
+        b.iter_batched(
+            || known_packages.clone(),
+            |packages| black_box(Inventory::new(debian_12(), packages)),
+            BatchSize::SmallInput,
+        )
+    });
+    let known_inventory = fleet.inventory(&known).expect("stored");
+    group.bench_function("its parts: applicable_patches for one inventory", |b| {
+        b.iter(|| black_box(index.applicable_patches(known_inventory)))
+    });
+    // Inventories no machine of the fleet has; each is forgotten after its
+    // iteration, so that every iteration evaluates a new one.
+    let fresh: Vec<Vec<InstalledPackage>> = (1..=32)
+        .map(|n| ingredients.packages(1_000_000 + n))
+        .collect();
+    group.bench_function("to a new inventory: hash, evaluate, update", |b| {
+        b.iter_custom(|iters| {
+            let mut total = Duration::ZERO;
+            for i in 0..iters {
+                let packages = fresh[i as usize % fresh.len()].clone();
+                let started = Instant::now();
+                let hash = state.update(&index, 0, packages);
+                total += started.elapsed();
+                state.by_inventory.remove(&hash);
+            }
+            total
+        })
+    });
+    group.finish();
+
+    c.bench_function("ApplicabilityIndex::new (417 patches)", |b| {
+        b.iter(|| black_box(ApplicabilityIndex::new(catalog)))
+    });
+}
+
+fn main() {
+    let scale = Scale::from_args();
+    let world = build_world(scale);
+    let mut criterion = Criterion::default().configure_from_args();
+    benches(&mut criterion, &world);
+    criterion.final_summary();
+}
