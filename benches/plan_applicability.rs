@@ -314,20 +314,20 @@ fn machine(n: usize, inventory: InventoryHash) -> Machine {
     }
 }
 
-/// Each machine's inventory: spread over all of them, unevenly, as images are.
-fn machine_inventories(hashes: &[InventoryHash], machines: usize) -> Vec<InventoryHash> {
+/// Each machine's inventory, by position in `hashes`: spread over all of
+/// them, unevenly, as images are.
+fn machine_inventories(hashes: &[InventoryHash], machines: usize) -> Vec<usize> {
     let mut rng = XorShift::new(0xF1EE7);
     (0..machines)
         .map(|n| {
             // Every inventory is used; then a skew towards the first tenth.
-            let i = if n < hashes.len() {
+            if n < hashes.len() {
                 n
             } else if rng.percent(50) {
                 rng.below(hashes.len().div_ceil(10))
             } else {
                 rng.below(hashes.len())
-            };
-            hashes[i].clone()
+            }
         })
         .collect()
 }
@@ -437,7 +437,10 @@ fn build_world(scale: Scale) -> World {
     let built_inventories = started.elapsed();
     let rss_before = rss_kib("VmRSS:");
     let adding = Instant::now();
-    for (n, hash) in assignment.into_iter().enumerate() {
+    // The machine's copy of its inventory's hash is allocated here, so that it
+    // counts in the memory per machine.
+    for (n, &i) in assignment.iter().enumerate() {
+        let hash = hashes[i].clone();
         fleet
             .add_machine(machine(n, hash))
             .expect("a valid machine");
