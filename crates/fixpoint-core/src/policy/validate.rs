@@ -980,20 +980,6 @@ fn looks_like_dn(s: &str) -> bool {
         })
 }
 
-#[cfg(test)]
-mod dn_tests {
-    use super::looks_like_dn;
-
-    #[test]
-    fn distinguished_names_may_escape_commas() {
-        assert!(looks_like_dn("OU=Servers,DC=corp,DC=example"));
-        assert!(looks_like_dn(r"OU=Sales\, EMEA,DC=corp,DC=example"));
-        assert!(!looks_like_dn("Servers"));
-        assert!(!looks_like_dn("OU=Servers,,DC=corp"));
-        assert!(!looks_like_dn(r"OU=Servers\"));
-    }
-}
-
 /// A CVE id (`CVE-2024-3094`) or a glob over them (`CVE-2025-*`).
 fn check_cve(s: &str) -> Result<(), String> {
     if s.contains(['*', '?', '[']) {
@@ -1102,4 +1088,18 @@ fn parse_weekday(s: &str) -> Option<jiff::civil::Weekday> {
     .into_iter()
     .find(|(name, _)| *name == s || (s.len() == 3 && name.starts_with(s.as_str())))
     .map(|(_, day)| day)
+}
+
+#[cfg(test)]
+mod dn_tests {
+    use super::looks_like_dn;
+
+    #[test]
+    fn distinguished_names_may_escape_commas() {
+        assert!(looks_like_dn("OU=Servers,DC=corp,DC=example"));
+        assert!(looks_like_dn(r"OU=Sales\, EMEA,DC=corp,DC=example"));
+        assert!(!looks_like_dn("Servers"));
+        assert!(!looks_like_dn("OU=Servers,,DC=corp"));
+        assert!(!looks_like_dn(r"OU=Servers\"));
+    }
 }
