@@ -110,14 +110,11 @@ impl Store {
             }
         }
         for chunk in rows.chunks(BATCH) {
-            let values: Vec<String> = (0..chunk.len())
-                .map(|i| format!("({})", placeholders(i * 4 + 1, 4)))
-                .collect();
-            let sql = format!(
-                "INSERT INTO advisories (source, advisory_id, patch_id, document) VALUES {}",
-                values.join(", ")
-            );
-            let mut q = sqlx::query(AssertSqlSafe(sql));
+            let mut q = sqlx::query(insert_sql(
+                "advisories (source, advisory_id, patch_id, document)",
+                chunk.len(),
+                4,
+            ));
             for (advisory_id, patch_id, doc) in chunk {
                 q = q
                     .bind(&update.name)
@@ -420,15 +417,11 @@ async fn insert_patches<'a>(
 ) -> Result<()> {
     let patches: Vec<&Patch> = patches.collect();
     for chunk in patches.chunks(BATCH / 2) {
-        let values: Vec<String> = (0..chunk.len())
-            .map(|i| format!("({})", placeholders(i * 10 + 1, 10)))
-            .collect();
-        let sql = format!(
-            "INSERT INTO patches (id, vendor, product, title, classification, severity, released_at, \
-             max_cvss, known_exploited, document) VALUES {}",
-            values.join(", ")
-        );
-        let mut q = sqlx::query(AssertSqlSafe(sql));
+        let mut q = sqlx::query(insert_sql(
+            "patches (id, vendor, product, title, classification, severity, released_at, max_cvss, known_exploited, document)",
+            chunk.len(),
+            10,
+        ));
         for p in chunk {
             // `superseded_by` is derived when read; store the patch without it.
             let mut stored = (*p).clone();
@@ -481,14 +474,11 @@ async fn insert_patches<'a>(
         }
         let packages: Vec<_> = packages.into_iter().collect();
         for rows in packages.chunks(BATCH) {
-            let values: Vec<String> = (0..rows.len())
-                .map(|i| format!("({})", placeholders(i * 4 + 1, 4)))
-                .collect();
-            let sql = format!(
-                "INSERT INTO patch_packages (patch_id, platform, package, fixed) VALUES {}",
-                values.join(", ")
-            );
-            let mut q = sqlx::query(AssertSqlSafe(sql));
+            let mut q = sqlx::query(insert_sql(
+                "patch_packages (patch_id, platform, package, fixed)",
+                rows.len(),
+                4,
+            ));
             for (id, platform, package, fixed) in rows {
                 q = q.bind(*id).bind(*platform).bind(*package).bind(*fixed);
             }
@@ -498,20 +488,26 @@ async fn insert_patches<'a>(
     Ok(())
 }
 
+/// `INSERT INTO {table_and_columns} VALUES ($1, …), (…)` for `rows` rows of
+/// `width` bound values each. Built only from constant text and placeholders,
+/// so `AssertSqlSafe` holds.
+fn insert_sql(table_and_columns: &str, rows: usize, width: usize) -> AssertSqlSafe<String> {
+    let values: Vec<String> = (0..rows)
+        .map(|i| format!("({})", placeholders(i * width + 1, width)))
+        .collect();
+    AssertSqlSafe(format!(
+        "INSERT INTO {table_and_columns} VALUES {}",
+        values.join(", ")
+    ))
+}
+
 async fn insert_pairs(
     tx: &mut sqlx::Transaction<'_, sqlx::Any>,
     table_and_columns: &str,
     pairs: &[(&str, &str)],
 ) -> Result<()> {
     for rows in pairs.chunks(BATCH) {
-        let values: Vec<String> = (0..rows.len())
-            .map(|i| format!("({})", placeholders(i * 2 + 1, 2)))
-            .collect();
-        let sql = format!(
-            "INSERT INTO {table_and_columns} VALUES {}",
-            values.join(", ")
-        );
-        let mut q = sqlx::query(AssertSqlSafe(sql));
+        let mut q = sqlx::query(insert_sql(table_and_columns, rows.len(), 2));
         for (a, b) in rows {
             q = q.bind(*a).bind(*b);
         }
