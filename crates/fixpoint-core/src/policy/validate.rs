@@ -341,7 +341,6 @@ impl Validator<'_> {
             .collect();
         let mut catch_all: Option<usize> = None;
         for (i, rule) in spec.rules.iter().enumerate() {
-            let at = |f: &'static str| [Seg::from("spec"), "rules".into(), i.into(), f.into()];
             if let Some(first) = catch_all {
                 self.warn(
                     doc,
@@ -401,65 +400,79 @@ impl Validator<'_> {
                         ));
                 }
             }
-            let _ = at;
         }
-        let mut approved: BTreeMap<&str, usize> = BTreeMap::new();
-        for (i, a) in spec.approve.iter().enumerate() {
-            let at = |f: &'static str| [Seg::from("spec"), "approve".into(), i.into(), f.into()];
-            if a.reason.trim().is_empty() {
-                self.error(
-                    doc,
-                    &at("reason"),
-                    "missing-reason",
-                    "an approval needs a reason".into(),
-                );
-            }
-            if a.patch.trim().is_empty() {
-                self.error(doc, &at("patch"), "invalid-value", "empty patch id".into());
-            }
-            if approved.insert(&a.patch, i).is_some() {
-                self.warn(
-                    doc,
-                    &at("patch"),
-                    "duplicate-entry",
-                    format!("patch `{}` is approved twice", a.patch),
-                );
-            }
-        }
-        let mut declined = BTreeSet::new();
+        let approved = self.explicit_entries(
+            doc,
+            "approve",
+            spec.approve
+                .iter()
+                .map(|a| (a.patch.as_str(), a.reason.as_str())),
+            ("an approval", "approved"),
+        );
+        self.explicit_entries(
+            doc,
+            "decline",
+            spec.decline
+                .iter()
+                .map(|d| (d.patch.as_str(), d.reason.as_str())),
+            ("a decline", "declined"),
+        );
         for (i, d) in spec.decline.iter().enumerate() {
-            let at = |f: &'static str| [Seg::from("spec"), "decline".into(), i.into(), f.into()];
-            if d.reason.trim().is_empty() {
-                self.error(
-                    doc,
-                    &at("reason"),
-                    "missing-reason",
-                    "a decline needs a reason".into(),
-                );
-            }
-            if d.patch.trim().is_empty() {
-                self.error(doc, &at("patch"), "invalid-value", "empty patch id".into());
-            }
-            if !declined.insert(d.patch.as_str()) {
+            let patch = d.patch.as_str();
+            if let Some(j) = approved.get(patch) {
+                let at = [
+                    Seg::from("spec"),
+                    "decline".into(),
+                    i.into(),
+                    "patch".into(),
+                ];
                 self.warn(
                     doc,
-                    &at("patch"),
-                    "duplicate-entry",
-                    format!("patch `{}` is declined twice", d.patch),
-                );
-            }
-            if let Some(j) = approved.get(d.patch.as_str()) {
-                self.warn(
-                    doc,
-                    &at("patch"),
+                    &at,
                     "approved-and-declined",
                     format!(
-                        "patch `{}` is both approved (approve[{j}]) and declined; the decline wins",
-                        d.patch
+                        "patch `{patch}` is both approved (approve[{j}]) and declined; the decline wins"
                     ),
                 );
             }
         }
+    }
+
+    /// Checks an explicit `approve` or `decline` list (each entry needs a patch id
+    /// and a reason; a patch listed twice is a warning); returns patch → first index.
+    fn explicit_entries<'s>(
+        &mut self,
+        doc: &Document<ApprovalPolicySpec>,
+        list: &'static str,
+        entries: impl Iterator<Item = (&'s str, &'s str)>,
+        (noun, verb): (&str, &str),
+    ) -> BTreeMap<&'s str, usize> {
+        let mut seen = BTreeMap::new();
+        for (i, (patch, reason)) in entries.enumerate() {
+            let at = |f: &'static str| [Seg::from("spec"), list.into(), i.into(), f.into()];
+            if reason.trim().is_empty() {
+                self.error(
+                    doc,
+                    &at("reason"),
+                    "missing-reason",
+                    format!("{noun} needs a reason"),
+                );
+            }
+            if patch.trim().is_empty() {
+                self.error(doc, &at("patch"), "invalid-value", "empty patch id".into());
+            }
+            if seen.contains_key(patch) {
+                self.warn(
+                    doc,
+                    &at("patch"),
+                    "duplicate-entry",
+                    format!("patch `{patch}` is {verb} twice"),
+                );
+            } else {
+                seen.insert(patch, i);
+            }
+        }
+        seen
     }
 
     // ---- windows -----------------------------------------------------------------------------
