@@ -1,7 +1,6 @@
 //! What is installed on a machine, and the content hash that lets machines
 //! built from one image share one inventory.
 
-use std::collections::BTreeSet;
 use std::fmt;
 use std::str::FromStr;
 
@@ -64,10 +63,7 @@ impl InstalledPackage {
             &mut self.source,
             &mut self.source_version,
         ] {
-            let trimmed = field.trim();
-            if trimmed.len() != field.len() {
-                *field = trimmed.to_owned();
-            }
+            trim_in_place(field);
         }
         if self.source.is_empty() {
             self.source.clone_from(&self.name);
@@ -85,7 +81,7 @@ impl InstalledPackage {
             if value.is_empty() && what != "architecture" {
                 return Err(format!("package {:?}: empty {what}", self.name));
             }
-            if value.chars().any(|c| c.is_whitespace() || c.is_control()) {
+            if contains_whitespace_or_control(value) {
                 return Err(format!(
                     "package {:?}: {what} {value:?} contains whitespace or a control character",
                     self.name
@@ -94,6 +90,25 @@ impl InstalledPackage {
         }
         Ok(self)
     }
+}
+
+/// `s.trim()`, without a new allocation.
+fn trim_in_place(s: &mut String) {
+    let end = s.trim_end().len();
+    s.truncate(end);
+    let start = s.len() - s.trim_start().len();
+    if start > 0 {
+        s.drain(..start);
+    }
+}
+
+/// Whether `value` holds a whitespace or control character. Checks the bytes
+/// first: in ASCII those characters are exactly the bytes up to the space and
+/// DEL, and every other character is encoded with bytes from 0x80, so a field
+/// with none of these bytes (nearly all of them) is decided in one pass.
+fn contains_whitespace_or_control(value: &str) -> bool {
+    value.bytes().any(|b| b <= b' ' || b >= 0x7F)
+        && value.chars().any(|c| c.is_whitespace() || c.is_control())
 }
 
 /// The SHA-256 of an inventory's canonical form, as 64 lowercase hex digits.
@@ -173,26 +188,40 @@ impl Inventory {
                 platform.0
             )));
         }
-        let platform = Platform(platform_text.to_owned());
+        let platform = if platform_text.len() == platform.0.len() {
+            platform
+        } else {
+            Platform(platform_text.to_owned())
+        };
+        // In place: the vector is reused, the first invalid package (in the
+        // order given) is the error.
         let mut packages = packages
             .into_iter()
             .map(InstalledPackage::normalised)
             .collect::<Result<Vec<_>, _>>()
             .map_err(FleetError::InvalidInventory)?;
-        packages.sort();
-        let mut seen = BTreeSet::new();
-        for p in &packages {
-            if !seen.insert((p.name.as_str(), p.architecture.as_str())) {
-                return Err(FleetError::InvalidInventory(format!(
-                    "package {} ({}) is listed more than once",
-                    p.name,
-                    if p.architecture.is_empty() {
-                        "no architecture"
-                    } else {
-                        &p.architecture
-                    }
-                )));
-            }
+        // Equal packages are identical, so an unstable sort gives the stable
+        // order; it returns after one pass over a list that is already sorted
+        // (a package manager's database usually is).
+        packages.sort_unstable();
+        // Sorted by name, then architecture: two entries for one pair are
+        // neighbours.
+        if let Some(p) = packages
+            .windows(2)
+            .find(|pair| {
+                pair[0].name == pair[1].name && pair[0].architecture == pair[1].architecture
+            })
+            .map(|pair| &pair[1])
+        {
+            return Err(FleetError::InvalidInventory(format!(
+                "package {} ({}) is listed more than once",
+                p.name,
+                if p.architecture.is_empty() {
+                    "no architecture"
+                } else {
+                    &p.architecture
+                }
+            )));
         }
         let hash = content_hash(&platform, &packages);
         Ok(Inventory {
@@ -232,33 +261,55 @@ impl Inventory {
     }
 }
 
+/// The SHA-256 of the canonical form (see [`InventoryHash`]), written to the
+/// hasher through one small buffer rather than one string per package.
+///
+/// The packages are in `Ord` order, and that is the bytewise order of their
+/// lines: the fields hold no whitespace or control characters, so every byte
+/// in them is above the separators (space, and the newline that ends the
+/// last field), and comparing two lines compares the fields one after the
+/// other, a field that is a prefix of the other's sorting first. The lines
+/// need no sort of their own.
 fn content_hash(platform: &Platform, packages: &[InstalledPackage]) -> InventoryHash {
-    let mut lines: Vec<String> = packages
-        .iter()
-        .map(|p| {
-            format!(
-                "{} {} {} {} {}\n",
-                p.name, p.architecture, p.version, p.source, p.source_version
-            )
-        })
-        .collect();
-    lines.sort();
+    /// Large enough that the hasher sees few calls, small enough to stay in
+    /// the L1 cache.
+    const CHUNK: usize = 8 * 1024;
     let mut hasher = Sha256::new();
-    hasher.update(b"fixpoint-inventory-v1\n");
-    hasher.update(format!("platform {platform}\n").as_bytes());
-    for line in &lines {
-        hasher.update(line.as_bytes());
+    hasher.update(b"fixpoint-inventory-v1\nplatform ");
+    hasher.update(platform.0.as_bytes());
+    hasher.update(b"\n");
+    let mut buffer = Vec::with_capacity(CHUNK + 256);
+    for p in packages {
+        for (field, end) in [
+            (&p.name, b' '),
+            (&p.architecture, b' '),
+            (&p.version, b' '),
+            (&p.source, b' '),
+            (&p.source_version, b'\n'),
+        ] {
+            buffer.extend_from_slice(field.as_bytes());
+            buffer.push(end);
+        }
+        if buffer.len() >= CHUNK {
+            hasher.update(&buffer);
+            buffer.clear();
+        }
     }
-    let digest = hasher.finalize();
-    let mut hex = String::with_capacity(64);
-    for b in digest {
-        hex.push_str(&format!("{b:02x}"));
-    }
+    hasher.update(&buffer);
+    const HEX: &[u8; 16] = b"0123456789abcdef";
+    let hex = hasher
+        .finalize()
+        .iter()
+        .flat_map(|b| [HEX[usize::from(b >> 4)], HEX[usize::from(b & 0xF)]])
+        .map(char::from)
+        .collect();
     InventoryHash(hex)
 }
 
 #[cfg(test)]
 mod tests {
+    use std::collections::BTreeSet;
+
     use super::*;
 
     fn debian12() -> Platform {
@@ -369,5 +420,64 @@ mod tests {
         );
         assert!("abc".parse::<InventoryHash>().is_err());
         assert!("zz".repeat(32).parse::<InventoryHash>().is_err());
+    }
+
+    /// Packages whose order is easy to get wrong: names that are prefixes of
+    /// one another or differ in punctuation below and above the letters, no
+    /// architecture beside an architecture, a non-ASCII name, a binNMU.
+    fn awkward_packages() -> Vec<InstalledPackage> {
+        vec![
+            InstalledPackage::new("libfoo", "amd64", "1.0-1"),
+            InstalledPackage::new("libfoo", "", "1.0-1"),
+            InstalledPackage::new("libfoo-dev", "amd64", "1.0-1").built_from("libfoo", "1.0-1"),
+            InstalledPackage::new("libfoo1", "amd64", "1.0-1+b1").built_from("libfoo", "1.0-1"),
+            InstalledPackage::new("libfoo+", "all", "1.0"),
+            InstalledPackage::new("libfo", "amd64", "10:2.0~rc1-3"),
+            InstalledPackage::new("zlib1g", "amd64", "1:1.2.13.dfsg-1")
+                .built_from("zlib", "1:1.2.13.dfsg-1"),
+            InstalledPackage::new("b\u{e9}b\u{e9}", "i386", "2"),
+            InstalledPackage::new("b", "i386", "2").built_from("b\u{e9}b\u{e9}", "2"),
+            InstalledPackage::new("A", "amd64", "0"),
+        ]
+    }
+
+    /// The canonical form as `InventoryHash` describes it, built the obvious
+    /// way: one string per package, the strings sorted.
+    fn canonical_hash_by_the_letter(platform: &str, packages: &[InstalledPackage]) -> String {
+        let mut lines: Vec<String> = packages
+            .iter()
+            .map(|p| {
+                format!(
+                    "{} {} {} {} {}\n",
+                    p.name, p.architecture, p.version, p.source, p.source_version
+                )
+            })
+            .collect();
+        lines.sort();
+        let text = format!(
+            "fixpoint-inventory-v1\nplatform {platform}\n{}",
+            lines.concat()
+        );
+        Sha256::digest(text.as_bytes())
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect()
+    }
+
+    #[test]
+    fn the_hash_of_awkward_packages_is_pinned_and_follows_the_documented_form() {
+        let inventory = Inventory::new(debian12(), awkward_packages()).expect("valid");
+        assert_eq!(
+            inventory.hash().as_str(),
+            canonical_hash_by_the_letter("debian:12", inventory.packages())
+        );
+        assert_eq!(
+            inventory.hash().as_str(),
+            "2d9b66a7c6cdaa8330a2217d8579957e9a84702ddc5c3c1884417f8e901893a5"
+        );
+        let mut reversed = awkward_packages();
+        reversed.reverse();
+        let again = Inventory::new(debian12(), reversed).expect("valid");
+        assert_eq!(again.hash(), inventory.hash());
     }
 }
