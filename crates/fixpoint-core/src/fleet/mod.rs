@@ -14,6 +14,7 @@
 
 mod dpkg;
 mod inventory;
+mod results;
 mod snapshot;
 
 use std::collections::{BTreeMap, BTreeSet};
@@ -21,8 +22,11 @@ use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
 
+use crate::catalog::PatchId;
+
 pub use dpkg::{OsRelease, parse_dpkg_status, parse_os_release};
 pub use inventory::{InstalledPackage, Inventory, InventoryHash};
+pub use results::{History, InstallResult, Outcome};
 pub use snapshot::{SNAPSHOT_API_VERSION, SNAPSHOT_KIND};
 
 /// Everything that can go wrong reading a machine or a fleet, with where.
@@ -61,6 +65,13 @@ pub enum FleetError {
 
     #[error("machine id {0:?} appears more than once")]
     DuplicateMachine(String),
+
+    #[error("result for machine {machine:?}, patch {patch}: {message}")]
+    InvalidResult {
+        machine: String,
+        patch: String,
+        message: String,
+    },
 }
 
 impl FleetError {
@@ -75,6 +86,7 @@ impl FleetError {
             FleetError::InvalidMachine { .. }
             | FleetError::UnknownInventory { .. }
             | FleetError::DuplicateMachine(_) => "machine",
+            FleetError::InvalidResult { .. } => "result",
         }
     }
 }
@@ -137,6 +149,9 @@ pub struct Fleet {
     /// O(log n), not a scan (a 100,000-machine fleet took 30 s to build with one).
     by_id: BTreeMap<String, usize>,
     inventories: BTreeMap<InventoryHash, Arc<Inventory>>,
+    /// Reported install results by machine id, each list ordered by patch,
+    /// then time.
+    results: BTreeMap<String, Vec<InstallResult>>,
 }
 
 impl Fleet {
@@ -191,6 +206,46 @@ impl Fleet {
         self.by_id.insert(machine.id.clone(), self.machines.len());
         self.machines.push(machine);
         Ok(())
+    }
+
+    /// Records an install result an agent reported for a machine of the fleet.
+    pub fn add_result(&mut self, result: InstallResult) -> Result<(), FleetError> {
+        if !self.by_id.contains_key(&result.machine) {
+            return Err(FleetError::InvalidResult {
+                machine: result.machine.clone(),
+                patch: result.patch.to_string(),
+                message: "no machine of the fleet has this id".into(),
+            });
+        }
+        if result.patch.as_str().trim().is_empty() {
+            return Err(FleetError::InvalidResult {
+                machine: result.machine.clone(),
+                patch: String::new(),
+                message: "the patch id is empty".into(),
+            });
+        }
+        let list = self.results.entry(result.machine.clone()).or_default();
+        let at = list.partition_point(|r| (&r.patch, r.at) <= (&result.patch, result.at));
+        list.insert(at, result);
+        Ok(())
+    }
+
+    /// Every result reported for a machine, ordered by patch, then time.
+    pub fn results_of(&self, machine: &str) -> &[InstallResult] {
+        self.results.get(machine).map_or(&[], Vec::as_slice)
+    }
+
+    /// The reported history of one patch on one machine.
+    pub fn history(&self, machine: &str, patch: &PatchId) -> History<'_> {
+        let all = self.results_of(machine);
+        let start = all.partition_point(|r| &r.patch < patch);
+        let end = start + all[start..].partition_point(|r| &r.patch == patch);
+        History::new(&all[start..end])
+    }
+
+    /// Every reported result, by machine id.
+    pub fn results(&self) -> impl Iterator<Item = &InstallResult> {
+        self.results.values().flatten()
     }
 
     /// The machine with this id.

@@ -8,7 +8,9 @@ use serde::{Deserialize, Serialize};
 
 use crate::catalog::Platform;
 
-use super::{Fleet, FleetError, InstalledPackage, Inventory, InventoryHash, Machine};
+use super::{
+    Fleet, FleetError, InstallResult, InstalledPackage, Inventory, InventoryHash, Machine,
+};
 
 /// The `apiVersion` a snapshot declares.
 pub const SNAPSHOT_API_VERSION: &str = "fixpoint.dev/v1alpha1";
@@ -24,6 +26,9 @@ struct Snapshot {
     inventories: BTreeMap<String, SnapshotInventory>,
     #[serde(default)]
     machines: Vec<Machine>,
+    /// Install results agents reported, in any order.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    results: Vec<InstallResult>,
 }
 
 #[derive(Debug, Serialize, Deserialize)]
@@ -85,6 +90,9 @@ impl Fleet {
         for machine in snapshot.machines {
             fleet.add_machine(machine)?;
         }
+        for result in snapshot.results {
+            fleet.add_result(result)?;
+        }
         Ok(fleet)
     }
 
@@ -123,6 +131,7 @@ impl Fleet {
                 })
                 .collect(),
             machines: self.machines.clone(),
+            results: self.results().cloned().collect(),
         };
         let mut bytes = serde_json::to_vec_pretty(&snapshot)
             .expect("a snapshot has only string keys and serialisable values");

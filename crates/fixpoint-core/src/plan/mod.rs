@@ -14,12 +14,17 @@
 
 pub mod applicability;
 pub mod approval;
+pub mod compute;
 pub mod exclusions;
 #[cfg(test)]
 mod fixtures;
 pub mod groups;
+pub mod model;
+pub mod render;
 
 pub use applicability::{ApplicabilityIndex, Applicable, MissingPackage, PatchState};
 pub use approval::{Approval, ApprovedBy, approval};
+pub use compute::{Planner, compute};
 pub use exclusions::{Excluded, Exclusions, exclusions_for};
 pub use groups::{groups_of, in_group, ring_of};
+pub use model::*;

@@ -1,0 +1,1342 @@
+//! `compute`: policy, catalog, fleet and an instant in, a [`Plan`] out.
+//!
+//! # How a patch reaches a machine
+//!
+//! 1. **Applicability** per distinct inventory ([`ApplicabilityIndex`]).
+//! 2. **Rollout and ring**: the first rollout (in file order) with a ring that
+//!    takes the machine; its approval policy, window, deadlines and pause apply.
+//! 3. **Approval** per patch ([`approval`]); declines win over everything.
+//! 4. **Exclusions** (active ones; expired ones no longer hold) and
+//!    **supersedence**: a missing patch is superseded when a newer missing patch
+//!    fixes the same packages to higher versions (or the catalog says it
+//!    replaces it) and that one is itself approved or awaiting approval.
+//! 5. **Releases**: the approved patches of a rollout that apply to any of its
+//!    machines, ordered by approval time; release *k* holds every patch
+//!    approved at or before the *k*-th distinct approval instant. A release is
+//!    named by the hash of its exact patch set.
+//! 6. **Rings** are promoted release by release: the first ring is on the
+//!    newest release whose ring delay has passed; a later ring is on the newest
+//!    release whose delay has passed *and* whose gate the ring before it met
+//!    (enough machines succeeded, at a high enough success rate, then soaked).
+//!    Delays count from the approval of the release's newest non-expedited
+//!    patch, so an expedited approval skips ring delays but never gates. A ring
+//!    receives exactly the patches of its release, never whatever was approved
+//!    since. A release whose failures in the previous ring pass the gate's
+//!    `haltOnFailures` halts, with every later release (they contain it).
+//! 7. **Machine states**: a required patch in the ring's release is scheduled
+//!    in the next opening of the maintenance window, in the window's or the
+//!    machine's time zone, skipping freezes; a concurrency limit spreads the
+//!    ring's machines over successive openings (batches, by machine id); the
+//!    deadline (release + severity SLA) makes it due regardless of windows. A
+//!    pause or a spent error budget holds everything new.
+//!
+//! # Gates, exactly
+//!
+//! For release *k* and the previous ring's machines, counting only patches
+//! each machine requires (approved, not excluded, not superseded):
+//! - *succeeded*: requires none of the release's patches any more, and reported
+//!   at least one success for one of them (a machine that had them all
+//!   already validates nothing);
+//! - *failed*: its last attempt at a required patch of the release failed;
+//! - *pending*: still requires one, no failure.
+//!
+//! The gate is met at the first instant (by the reports' times) at which
+//! `succeeded >= minMachines` and `succeeded / (succeeded + failed) >=
+//! minSuccess`; the next ring may install `soak` later. A gate with no
+//! `minMachines` and no machine that needed the release is met when the
+//! release reached the previous ring.
+
+use std::collections::{BTreeSet, HashMap};
+use std::sync::Arc;
+
+use jiff::tz::TimeZone;
+use jiff::{SignedDuration, Timestamp};
+use sha2::{Digest, Sha256};
+
+use super::applicability::{ApplicabilityIndex, Applicable, PatchState};
+use super::approval::{Approval, approval};
+use super::exclusions::patch_in_scope;
+use super::groups::{groups_of, in_scope, ring_of};
+use super::model::*;
+use crate::catalog::{Catalog, Patch, PatchId};
+use crate::fleet::{Fleet, InventoryHash, Machine, Outcome};
+use crate::policy::{Document, Gate, PolicySet, RebootMode, RolloutSpec};
+use crate::schedule::{self, Freeze, Window};
+
+/// Computes the plan for `fleet` at `now`. See the module documentation.
+pub fn compute<'a>(
+    policy: &'a PolicySet,
+    catalog: &'a Catalog,
+    fleet: &'a Fleet,
+    now: Timestamp,
+) -> Plan<'a> {
+    let mut planner = Planner::new(policy, catalog);
+    planner.plan(fleet, now)
+}
+
+/// A compiled maintenance window.
+struct CompiledWindow {
+    window: Window,
+    freezes: Vec<Freeze>,
+    /// `None`: the machine's own time zone.
+    zone: Option<TimeZone>,
+}
+
+/// Holds what does not change between plans of the same policy and catalog:
+/// the applicability index, compiled windows, and the applicability of every
+/// inventory seen so far (so a replan evaluates only new inventories).
+#[allow(missing_debug_implementations)]
+pub struct Planner<'a> {
+    policy: &'a PolicySet,
+    catalog: &'a Catalog,
+    index: ApplicabilityIndex<'a>,
+    windows: HashMap<&'a str, CompiledWindow>,
+    applicability: HashMap<InventoryHash, Arc<[Applicable]>>,
+    zones: HashMap<String, TimeZone>,
+}
+
+impl<'a> Planner<'a> {
+    pub fn new(policy: &'a PolicySet, catalog: &'a Catalog) -> Planner<'a> {
+        let mut windows = HashMap::new();
+        for doc in &policy.windows {
+            if let Some(w) = compile_window(doc) {
+                windows.insert(doc.name(), w);
+            }
+        }
+        Planner {
+            policy,
+            catalog,
+            index: ApplicabilityIndex::new(catalog),
+            windows,
+            applicability: HashMap::new(),
+            zones: HashMap::new(),
+        }
+    }
+
+    /// Evaluates every inventory of `fleet` not evaluated yet, on up to
+    /// `threads` threads. [`Planner::plan`] does this on one thread for
+    /// whatever is missing.
+    pub fn evaluate_inventories(&mut self, fleet: &Fleet, threads: usize) {
+        let todo: Vec<_> = fleet
+            .inventories()
+            .iter()
+            .filter(|(h, _)| !self.applicability.contains_key(*h))
+            .collect();
+        if todo.is_empty() {
+            return;
+        }
+        let chunk = todo.len().div_ceil(threads.max(1)).max(1);
+        let index = &self.index;
+        let done: Vec<(InventoryHash, Arc<[Applicable]>)> = std::thread::scope(|s| {
+            let handles: Vec<_> = todo
+                .chunks(chunk)
+                .map(|part| {
+                    s.spawn(move || {
+                        part.iter()
+                            .map(|(h, inv)| {
+                                ((*h).clone(), Arc::from(index.applicable_patches(inv)))
+                            })
+                            .collect::<Vec<_>>()
+                    })
+                })
+                .collect();
+            handles
+                .into_iter()
+                .flat_map(|h| h.join().unwrap_or_default())
+                .collect()
+        });
+        self.applicability.extend(done);
+    }
+
+    /// Forgets inventories no machine of `fleet` has any more.
+    pub fn forget_unused(&mut self, fleet: &Fleet) {
+        self.applicability
+            .retain(|h, _| fleet.inventories().contains_key(h));
+    }
+
+    /// The state of one patch on one machine, including installed patches
+    /// (which [`MachinePlan::patches`] leaves out).
+    pub fn state<'p>(
+        &self,
+        plan: &'p Plan<'a>,
+        fleet: &Fleet,
+        machine: &str,
+        patch: &PatchId,
+    ) -> Option<State<'a>> {
+        let m = plan.machine(machine)?;
+        if let Some(p) = m.patch(patch) {
+            return Some(p.state.clone());
+        }
+        let inv = fleet.machine(machine).map(|m| &m.inventory)?;
+        let applicable = self.applicability.get(inv)?;
+        Some(match applicable.iter().find(|a| &a.patch == patch) {
+            Some(a) if matches!(a.state, PatchState::Installed) => State::Installed,
+            _ => State::NotApplicable,
+        })
+    }
+
+    /// The plan for `fleet` at `now`.
+    pub fn plan(&mut self, fleet: &'a Fleet, now: Timestamp) -> Plan<'a> {
+        self.evaluate_inventories(fleet, 1);
+        for m in fleet.machines() {
+            if let Some(name) = m.time_zone.as_deref()
+                && !self.zones.contains_key(name)
+            {
+                let tz = schedule::time_zone(name).unwrap_or(TimeZone::UTC);
+                self.zones.insert(name.to_owned(), tz);
+            }
+        }
+        Run::new(self, fleet, now).run()
+    }
+}
+
+fn compile_window(doc: &Document<crate::policy::MaintenanceWindowSpec>) -> Option<CompiledWindow> {
+    let spec = &doc.spec;
+    let schedule = match (&spec.cron, &spec.monthly) {
+        (Some(cron), None) => schedule::Schedule::Cron(schedule::CronExpr::parse(cron).ok()?),
+        (None, Some(m)) => crate::policy::validate::monthly_schedule(m).ok()?,
+        _ => return None,
+    };
+    let zone = if spec.timezone == "machine" {
+        None
+    } else {
+        Some(schedule::time_zone(&spec.timezone).ok()?)
+    };
+    Some(CompiledWindow {
+        window: Window {
+            schedule,
+            duration: spec.duration.to_signed_duration(),
+        },
+        freezes: spec
+            .freezes
+            .iter()
+            .map(|f| Freeze {
+                from: f.from.0,
+                to: f.to.0,
+            })
+            .collect(),
+        zone,
+    })
+}
+
+/// What a machine requires of one patch before rings and windows are considered.
+#[derive(Debug, Clone)]
+enum Base<'a> {
+    /// A final or approval-dependent state, not affected by rings.
+    Settled(State<'a>),
+    /// Approved and missing: rings, windows and holds decide.
+    Required {
+        cut: usize,
+        failures: usize,
+        last: Option<(&'a str, Timestamp)>,
+    },
+}
+
+/// Machines with the same inventory, (rollout, ring) and matching exclusions
+/// share their base states.
+type BaseKey = (InventoryHash, Option<(usize, usize)>, Vec<usize>);
+
+/// Machines with the same base, concurrency batch and time zone share their
+/// final states.
+type StatesKey<'m> = (usize, usize, Option<&'m str>);
+
+/// Everything one machine needs, resolved once.
+struct MachineWork<'a> {
+    rollout: Option<usize>,
+    ring: Option<usize>,
+    /// Patches that apply and are not simply installed, by patch id, with
+    /// their deadlines; shared by machines with the same inventory, placement
+    /// and exclusions and no reports of their own.
+    base: Arc<[(&'a Patch, Base<'a>, Option<Timestamp>)]>,
+    /// The lowest release index among required patches (`usize::MAX`: none).
+    m_min: usize,
+    /// The lowest release index among required patches whose last attempt failed.
+    f_min: usize,
+    /// Successful reports of release patches: (release index, time).
+    successes: Vec<(usize, Timestamp)>,
+    software: Vec<SoftwareFinding<'a>>,
+    tz: Option<TimeZone>,
+}
+
+/// Per rollout, while planning.
+struct RolloutWork<'a> {
+    doc: &'a Document<RolloutSpec>,
+    window: Option<&'a str>,
+    /// Approval of each patch seen, under the rollout's approval policy.
+    approvals: HashMap<&'a PatchId, Approval>,
+    declined: BTreeSet<&'a str>,
+    /// Release index of each approved patch.
+    cut: HashMap<&'a PatchId, usize>,
+    /// Approval instant of each release; patches added at each.
+    cuts: Vec<(Timestamp, Vec<&'a PatchId>)>,
+    /// For each release: the approval time of its newest non-expedited patch.
+    delay_base: Vec<Option<Timestamp>>,
+    ring_release: Vec<Option<usize>>,
+    ring_next: Vec<Option<Hold<'a>>>,
+    /// What holds release k back in ring r, memoised.
+    holds: HashMap<(usize, usize), Option<Hold<'a>>>,
+    ring_machines: Vec<Vec<usize>>,
+    ring_failing: Vec<usize>,
+}
+
+struct Run<'p, 'a> {
+    planner: &'p Planner<'a>,
+    fleet: &'a Fleet,
+    now: Timestamp,
+    rollouts: Vec<RolloutWork<'a>>,
+    work: Vec<MachineWork<'a>>,
+}
+
+impl<'p, 'a> Run<'p, 'a> {
+    fn new(planner: &'p Planner<'a>, fleet: &'a Fleet, now: Timestamp) -> Self {
+        let rollouts = planner
+            .policy
+            .rollouts
+            .iter()
+            .map(|doc| {
+                let declined = planner
+                    .policy
+                    .approval(&doc.spec.approval)
+                    .map(|a| a.spec.decline.iter().map(|d| d.patch.as_str()).collect())
+                    .unwrap_or_default();
+                RolloutWork {
+                    doc,
+                    window: doc.spec.window.as_deref(),
+                    approvals: HashMap::new(),
+                    declined,
+                    cut: HashMap::new(),
+                    cuts: Vec::new(),
+                    delay_base: Vec::new(),
+                    ring_release: vec![None; doc.spec.rings.len()],
+                    ring_next: vec![None; doc.spec.rings.len()],
+                    holds: HashMap::new(),
+                    ring_machines: vec![Vec::new(); doc.spec.rings.len()],
+                    ring_failing: vec![0; doc.spec.rings.len()],
+                }
+            })
+            .collect();
+        Run {
+            planner,
+            fleet,
+            now,
+            rollouts,
+            work: Vec::new(),
+        }
+    }
+
+    fn applicable(&self, m: &Machine) -> &'p [Applicable] {
+        self.planner
+            .applicability
+            .get(&m.inventory)
+            .map_or(&[], |a| &a[..])
+    }
+
+    fn run(mut self) -> Plan<'a> {
+        let policy = self.planner.policy;
+        let fleet = self.fleet;
+        // Rollout and ring of each machine.
+        let mut placement = Vec::with_capacity(fleet.machines().len());
+        for (i, m) in fleet.machines().iter().enumerate() {
+            let found = policy
+                .rollouts
+                .iter()
+                .enumerate()
+                .find_map(|(r, doc)| ring_of(m, doc, policy).map(|(ring, _)| (r, ring)));
+            if let Some((r, ring)) = found {
+                self.rollouts[r].ring_machines[ring].push(i);
+            }
+            placement.push(found);
+        }
+        // Approvals and releases per rollout.
+        for r in 0..self.rollouts.len() {
+            self.releases(r, &placement);
+        }
+        // Per machine: base states.
+        let mut shared: HashMap<BaseKey, usize> = HashMap::new();
+        for (i, m) in fleet.machines().iter().enumerate() {
+            let exclusions: Vec<usize> = policy
+                .exclusions
+                .iter()
+                .enumerate()
+                .filter(|(_, e)| in_scope(m, &e.spec.machines, policy))
+                .map(|(k, _)| k)
+                .collect();
+            let has_results = !fleet.results_of(&m.id).is_empty();
+            let key = (m.inventory.clone(), placement[i], exclusions.clone());
+            let work = match shared.get(&key) {
+                Some(&j) if !has_results => self.clone_work(j, m),
+                _ => {
+                    let w = self.machine_work(m, placement[i], &exclusions);
+                    if !has_results {
+                        shared.insert(key, i);
+                    }
+                    w
+                }
+            };
+            self.work.push(work);
+        }
+        // Rings, in order: each ring's release depends on the ring before it.
+        for r in 0..self.rollouts.len() {
+            for ring in 0..self.rollouts[r].doc.spec.rings.len() {
+                self.promote(r, ring);
+            }
+        }
+        self.finish()
+    }
+
+    fn clone_work(&self, j: usize, m: &'a Machine) -> MachineWork<'a> {
+        let w = &self.work[j];
+        MachineWork {
+            rollout: w.rollout,
+            ring: w.ring,
+            base: Arc::clone(&w.base),
+            m_min: w.m_min,
+            f_min: w.f_min,
+            successes: Vec::new(),
+            software: self.software(m),
+            tz: self.machine_zone(m),
+        }
+    }
+
+    fn machine_zone(&self, m: &Machine) -> Option<TimeZone> {
+        m.time_zone
+            .as_deref()
+            .and_then(|n| self.planner.zones.get(n).cloned())
+    }
+
+    /// The approval of `patch` under rollout `r`, memoised.
+    fn approval_of(&mut self, r: usize, patch: &'a Patch) -> Approval {
+        let policy = self.planner.policy;
+        let now = self.now;
+        let rollout = &mut self.rollouts[r];
+        rollout
+            .approvals
+            .entry(&patch.id)
+            .or_insert_with(|| match policy.approval(&rollout.doc.spec.approval) {
+                Some(a) => approval(patch, &a.spec, now),
+                None => Approval::Pending {
+                    at: None,
+                    rule: None,
+                },
+            })
+            .clone()
+    }
+
+    fn releases(&mut self, r: usize, placement: &[Option<(usize, usize)>]) {
+        let catalog = self.planner.catalog;
+        let fleet = self.fleet;
+        let mut seen: BTreeSet<&InventoryHash> = BTreeSet::new();
+        let mut approved: Vec<(Timestamp, &'a PatchId, bool)> = Vec::new();
+        let mut patches: BTreeSet<&'a PatchId> = BTreeSet::new();
+        for (i, m) in fleet.machines().iter().enumerate() {
+            if placement[i].map(|p| p.0) != Some(r) || !seen.insert(&m.inventory) {
+                continue;
+            }
+            for a in self.applicable(m) {
+                if let Some((id, _)) = catalog.patches.get_key_value(&a.patch) {
+                    patches.insert(id);
+                }
+            }
+        }
+        for id in patches {
+            let Some(patch) = catalog.patches.get(id) else {
+                continue;
+            };
+            if let Approval::Approved { at, expedite, .. } = self.approval_of(r, patch) {
+                approved.push((at, id, expedite));
+            }
+        }
+        // Expedited patches first: a release train carries them ahead of
+        // normal approvals still in their ring delays, so they never wait for them.
+        approved.sort_by(|a, b| (!a.2, a.0, a.1).cmp(&(!b.2, b.0, b.1)));
+        let rollout = &mut self.rollouts[r];
+        let mut newest_normal: Option<Timestamp> = None;
+        let mut previous: Option<(bool, Timestamp)> = None;
+        for (at, id, expedite) in approved {
+            if previous != Some((expedite, at)) {
+                previous = Some((expedite, at));
+                rollout.cuts.push((at, Vec::new()));
+                rollout.delay_base.push(newest_normal);
+            }
+            let k = rollout.cuts.len() - 1;
+            rollout.cuts[k].1.push(id);
+            rollout.cut.insert(id, k);
+            if !expedite {
+                newest_normal = Some(at);
+                rollout.delay_base[k] = Some(at);
+            }
+        }
+    }
+
+    fn machine_work(
+        &mut self,
+        m: &'a Machine,
+        placement: Option<(usize, usize)>,
+        exclusions: &[usize],
+    ) -> MachineWork<'a> {
+        let policy = self.planner.policy;
+        let catalog = self.planner.catalog;
+        let fleet = self.fleet;
+        let now = self.now;
+        let applicable = self.applicable(m);
+        let mut base: Vec<(&'a Patch, Base<'a>, Option<Timestamp>)> = Vec::new();
+        // First pass: approval, declines, exclusions.
+        let mut missing: Vec<usize> = Vec::new();
+        for (ai, a) in applicable.iter().enumerate() {
+            let Some(patch) = catalog.patches.get(&a.patch) else {
+                continue;
+            };
+            let history = fleet.history(&m.id, &patch.id);
+            let declined = placement
+                .is_some_and(|(r, _)| self.rollouts[r].declined.contains(patch.id.as_str()));
+            if matches!(a.state, PatchState::Installed) {
+                if declined {
+                    let reason = self.decline_reason(placement, patch);
+                    base.push((
+                        patch,
+                        Base::Settled(State::InstalledAlthoughDeclined { reason }),
+                        None,
+                    ));
+                } else if let Some(latest) = history.latest()
+                    && latest.outcome == Outcome::PendingReboot
+                {
+                    base.push((
+                        patch,
+                        Base::Settled(State::InstalledPendingReboot { since: latest.at }),
+                        None,
+                    ));
+                }
+                continue;
+            }
+            let excluded = exclusions.iter().find_map(|&k| {
+                let doc = &policy.exclusions[k];
+                let until = doc.spec.until;
+                (until.is_none_or(|u| u.end > now) && patch_in_scope(patch, &doc.spec.patches))
+                    .then_some((doc.name(), until))
+            });
+            let Some((r, _)) = placement else {
+                let state = match excluded {
+                    Some((exclusion, until)) => State::Excluded { exclusion, until },
+                    None => State::Held {
+                        hold: Hold::NoRollout,
+                    },
+                };
+                base.push((patch, Base::Settled(state), None));
+                missing.push(ai);
+                continue;
+            };
+            let approval = self.approval_of(r, patch);
+            let (state, deadline) = match approval {
+                Approval::Declined { .. } => {
+                    let doc = policy.approval(&self.rollouts[r].doc.spec.approval);
+                    let d = doc
+                        .and_then(|d| d.spec.decline.iter().find(|d| d.patch == patch.id.as_str()));
+                    (
+                        Base::Settled(State::Declined {
+                            reason: d.map_or("", |d| d.reason.as_str()),
+                            ticket: d.and_then(|d| d.ticket.as_deref()),
+                        }),
+                        None,
+                    )
+                }
+                _ if excluded.is_some() => {
+                    let (exclusion, until) = excluded.unwrap_or(("", None));
+                    (Base::Settled(State::Excluded { exclusion, until }), None)
+                }
+                Approval::Pending { at, rule } => {
+                    let rule = rule.map(|i| {
+                        let name = policy
+                            .approval(&self.rollouts[r].doc.spec.approval)
+                            .and_then(|a| a.spec.rules.get(i))
+                            .and_then(|x| x.name.as_deref());
+                        (i + 1, name)
+                    });
+                    (
+                        Base::Settled(State::AwaitingApproval { until: at, rule }),
+                        None,
+                    )
+                }
+                Approval::Approved { at, .. } => {
+                    let cut = self.rollouts[r].cut.get(&patch.id).copied().unwrap_or(0);
+                    let failures = history.failures_in_a_row();
+                    let last = history
+                        .latest()
+                        .filter(|l| l.outcome == Outcome::Failed)
+                        .map(|l| (l.error.as_deref().unwrap_or(""), l.at));
+                    let deadline = self.deadline(r, patch, at);
+                    (
+                        Base::Required {
+                            cut,
+                            failures,
+                            last,
+                        },
+                        deadline,
+                    )
+                }
+            };
+            base.push((patch, state, deadline));
+            missing.push(ai);
+        }
+        // Second pass: supersedence among missing patches.
+        let scheme = applicable_scheme(m);
+        let planned = |b: &Base<'_>| {
+            matches!(
+                b,
+                Base::Required { .. } | Base::Settled(State::AwaitingApproval { .. })
+            ) || matches!(
+                b,
+                Base::Settled(State::Held {
+                    hold: Hold::NoRollout
+                })
+            )
+        };
+        let missing_ids: HashMap<&PatchId, usize> = base
+            .iter()
+            .enumerate()
+            .map(|(i, (p, _, _))| (&p.id, i))
+            .collect();
+        let mut superseded: Vec<(usize, &'a PatchId)> = Vec::new();
+        for &ai in &missing {
+            let a = &applicable[ai];
+            let Some(&bi) = missing_ids.get(&a.patch) else {
+                continue;
+            };
+            if matches!(base[bi].1, Base::Settled(State::Declined { .. })) {
+                continue;
+            }
+            let by_catalog = base[bi].0.superseded_by.iter().find_map(|s| {
+                missing_ids
+                    .get(s)
+                    .filter(|&&j| planned(&base[j].1))
+                    .map(|&j| &base[j].0.id)
+            });
+            let by_versions = || {
+                missing.iter().find_map(|&oi| {
+                    let other = &applicable[oi];
+                    let j = *missing_ids.get(&other.patch)?;
+                    (j != bi
+                        && planned(&base[j].1)
+                        && a.superseded_by_missing(std::slice::from_ref(other), scheme))
+                    .then(|| &base[j].0.id)
+                })
+            };
+            if let Some(by) = by_catalog.or_else(by_versions) {
+                superseded.push((bi, by));
+            }
+        }
+        for (bi, by) in superseded {
+            base[bi].1 = Base::Settled(State::Superseded { by });
+            base[bi].2 = None;
+        }
+        base.sort_by(|a, b| a.0.id.cmp(&b.0.id));
+        // Ring evidence.
+        let mut m_min = usize::MAX;
+        let mut f_min = usize::MAX;
+        for (_, b, _) in &base {
+            if let Base::Required { cut, failures, .. } = b {
+                m_min = m_min.min(*cut);
+                if *failures > 0 {
+                    f_min = f_min.min(*cut);
+                }
+            }
+        }
+        let mut successes = Vec::new();
+        if let Some((r, _)) = placement {
+            for res in fleet.results_of(&m.id) {
+                if res.outcome == Outcome::Failed {
+                    continue;
+                }
+                if let Some(&k) = self.rollouts[r].cut.get(&res.patch) {
+                    successes.push((k, res.at));
+                }
+            }
+        }
+        MachineWork {
+            rollout: placement.map(|p| p.0),
+            ring: placement.map(|p| p.1),
+            base: Arc::from(base),
+            m_min,
+            f_min,
+            successes,
+            software: self.software(m),
+            tz: self.machine_zone(m),
+        }
+    }
+
+    fn decline_reason(&self, placement: Option<(usize, usize)>, patch: &Patch) -> &'a str {
+        let policy = self.planner.policy;
+        placement
+            .and_then(|(r, _)| policy.approval(&self.rollouts[r].doc.spec.approval))
+            .and_then(|a| a.spec.decline.iter().find(|d| d.patch == patch.id.as_str()))
+            .map_or("", |d| d.reason.as_str())
+    }
+
+    /// The patch's deadline under rollout `r`: its release (or approval, if
+    /// undated) plus the severity's deadline, else the rollout's.
+    fn deadline(&self, r: usize, patch: &Patch, approved: Timestamp) -> Option<Timestamp> {
+        let spec = &self.rollouts[r].doc.spec;
+        let sla = spec.deadlines.get(patch.severity).or(spec.deadline)?;
+        patch
+            .released
+            .unwrap_or(approved)
+            .checked_add(sla.to_signed_duration())
+            .ok()
+    }
+
+    fn software(&self, m: &'a Machine) -> Vec<SoftwareFinding<'a>> {
+        let policy = self.planner.policy;
+        let mut found = Vec::new();
+        let Some(inventory) = self.fleet.inventory_of(m) else {
+            return found;
+        };
+        for doc in &policy.software {
+            let spec = &doc.spec;
+            if let Some(groups) = &spec.groups
+                && !groups
+                    .iter()
+                    .any(|g| g == "all" || super::groups::in_group(m, g, policy))
+            {
+                continue;
+            }
+            for rule in &spec.absent {
+                for p in inventory.packages() {
+                    if rule.package.matches(&p.name) {
+                        found.push(SoftwareFinding::Remove {
+                            policy: doc.name(),
+                            package: p.name.as_str(),
+                            version: p.version.as_str(),
+                            reason: rule.reason.as_deref(),
+                        });
+                    }
+                }
+            }
+            for rule in &spec.present {
+                if !inventory
+                    .packages()
+                    .iter()
+                    .any(|p| rule.package.matches(&p.name))
+                {
+                    found.push(SoftwareFinding::Install {
+                        policy: doc.name(),
+                        package: rule.package.as_str(),
+                        reason: rule.reason.as_deref(),
+                    });
+                }
+            }
+        }
+        found
+    }
+
+    /// Decides which release ring `ring` of rollout `r` is on.
+    fn promote(&mut self, r: usize, ring: usize) {
+        let failing = self.rollouts[r].ring_machines[ring]
+            .iter()
+            .filter(|&&i| self.work[i].f_min != usize::MAX)
+            .count();
+        self.rollouts[r].ring_failing[ring] = failing;
+        let releases = self.rollouts[r].cuts.len();
+        let mut on = None;
+        let mut next = None;
+        for k in (0..releases).rev() {
+            match self.hold(r, ring, k) {
+                None => {
+                    on = Some(k);
+                    break;
+                }
+                Some(h) => next = Some(h),
+            }
+        }
+        self.rollouts[r].ring_release[ring] = on;
+        self.rollouts[r].ring_next[ring] = if on == releases.checked_sub(1) {
+            None
+        } else {
+            next
+        };
+    }
+
+    /// What keeps release `k` out of ring `ring` of rollout `r`; `None`: nothing.
+    fn hold(&mut self, r: usize, ring: usize, k: usize) -> Option<Hold<'a>> {
+        if let Some(h) = self.rollouts[r].holds.get(&(ring, k)) {
+            return h.clone();
+        }
+        let h = self.compute_hold(r, ring, k);
+        self.rollouts[r].holds.insert((ring, k), h.clone());
+        h
+    }
+
+    fn compute_hold(&mut self, r: usize, ring: usize, k: usize) -> Option<Hold<'a>> {
+        let now = self.now;
+        let doc: &'a Document<RolloutSpec> = self.rollouts[r].doc;
+        let spec = &doc.spec;
+        let this = &spec.rings[ring];
+        // When the release reaches this ring by delay alone.
+        let reach = self.reach(r, ring, k);
+        if reach > now {
+            return Some(Hold::RingDelay {
+                ring: &this.name,
+                release: k,
+                until: reach,
+            });
+        }
+        if ring == 0 {
+            return None;
+        }
+        // Release k must have reached the previous ring, and met this ring's gate there.
+        let previous = &spec.rings[ring - 1];
+        let progress = self.progress(r, ring - 1, k, this.gate.as_ref());
+        if let Some(gate) = &this.gate
+            && let Some(halt) = gate.halt_on_failures
+        {
+            let counted = progress.succeeded + progress.failed + progress.pending;
+            #[allow(clippy::cast_precision_loss)]
+            let rate = if counted == 0 {
+                0.0
+            } else {
+                progress.failed as f64 / counted as f64
+            };
+            if progress.failed > 0 && rate > halt.fraction() {
+                return Some(Hold::Halted {
+                    ring: &this.name,
+                    previous: &previous.name,
+                    release: k,
+                    progress,
+                });
+            }
+        }
+        // The release must be in the previous ring (or that ring on a newer one).
+        let previous_on = self.rollouts[r].ring_release[ring - 1];
+        if previous_on.is_none_or(|p| p < k) {
+            let prev_hold = self.hold(r, ring - 1, k);
+            return prev_hold.or(Some(Hold::Gate {
+                ring: &this.name,
+                previous: &previous.name,
+                release: k,
+                progress,
+                until: None,
+            }));
+        }
+        let Some(gate) = &this.gate else {
+            return None;
+        };
+        let met = self.gate_met_at(r, ring - 1, k, gate);
+        let soak = gate
+            .soak
+            .map_or(SignedDuration::ZERO, |s| s.to_signed_duration());
+        match met.and_then(|t| t.checked_add(soak).ok()) {
+            Some(open) if open <= now => None,
+            until => Some(Hold::Gate {
+                ring: &this.name,
+                previous: &previous.name,
+                release: k,
+                progress,
+                until,
+            }),
+        }
+    }
+
+    /// When release `k` may enter ring `ring` by its delay: the approval of
+    /// its newest non-expedited patch plus the ring's delay (a release of only
+    /// expedited patches: at its cut).
+    fn reach(&self, r: usize, ring: usize, k: usize) -> Timestamp {
+        let rollout = &self.rollouts[r];
+        let delay = rollout.doc.spec.rings[ring].delay.to_signed_duration();
+        match rollout.delay_base[k] {
+            Some(base) => base.checked_add(delay).unwrap_or(Timestamp::MAX),
+            None => rollout.cuts[k].0,
+        }
+    }
+
+    /// How ring `ring`'s machines fared with release `k`.
+    fn progress(&self, r: usize, ring: usize, k: usize, gate: Option<&Gate>) -> GateProgress {
+        let mut p = GateProgress {
+            min_machines: gate.and_then(|g| g.min_machines).map_or(0, |n| n as usize),
+            #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss)]
+            min_success_permille: gate
+                .and_then(|g| g.min_success)
+                .map(|s| (s.value() * 10.0).round() as u32),
+            ..GateProgress::default()
+        };
+        for &i in &self.rollouts[r].ring_machines[ring] {
+            let w = &self.work[i];
+            if w.f_min <= k {
+                p.failed += 1;
+            } else if w.m_min <= k {
+                p.pending += 1;
+            } else if w.successes.iter().any(|(c, _)| *c <= k) {
+                p.succeeded += 1;
+            }
+        }
+        p
+    }
+
+    /// The first instant at which ring `ring`'s results for release `k` meet
+    /// `gate` (see the module documentation); `None`: not met.
+    fn gate_met_at(&self, r: usize, ring: usize, k: usize, gate: &Gate) -> Option<Timestamp> {
+        let min_machines = gate.min_machines.map_or(0, |n| n as usize);
+        let min_success = gate.min_success.map_or(0.0, |s| s.fraction());
+        // (time, succeeded?) events.
+        let mut events: Vec<(Timestamp, bool)> = Vec::new();
+        for &i in &self.rollouts[r].ring_machines[ring] {
+            let w = &self.work[i];
+            if w.f_min <= k {
+                let at = self
+                    .fleet
+                    .results_of(self.fleet.machines()[i].id.as_str())
+                    .iter()
+                    .filter(|res| res.outcome == Outcome::Failed)
+                    .map(|res| res.at)
+                    .max()
+                    .unwrap_or(self.now);
+                events.push((at, false));
+            } else if w.m_min > k
+                && let Some(at) = w
+                    .successes
+                    .iter()
+                    .filter(|(c, _)| *c <= k)
+                    .map(|(_, t)| *t)
+                    .max()
+            {
+                events.push((at, true));
+            }
+        }
+        events.sort();
+        let (mut ok, mut bad) = (0usize, 0usize);
+        let meets = |ok: usize, bad: usize| {
+            #[allow(clippy::cast_precision_loss)]
+            let rate = if ok + bad == 0 {
+                1.0
+            } else {
+                ok as f64 / (ok + bad) as f64
+            };
+            ok >= min_machines && rate + 1e-9 >= min_success
+        };
+        if events.is_empty() {
+            // Nothing to validate: met when the release reached the previous ring.
+            return (min_machines == 0).then(|| self.reach(r, ring, k));
+        }
+        for (at, success) in events {
+            if success {
+                ok += 1;
+            } else {
+                bad += 1;
+            }
+            if meets(ok, bad) {
+                return Some(at.max(self.reach(r, ring, k)));
+            }
+        }
+        None
+    }
+
+    fn finish(mut self) -> Plan<'a> {
+        let now = self.now;
+        let policy = self.planner.policy;
+        let fleet = self.fleet;
+        let mut machines = Vec::with_capacity(self.work.len());
+        // Concurrency batches: per ring, machines with something to install now, by id.
+        let mut batch_of: HashMap<usize, usize> = HashMap::new();
+        for rw in &self.rollouts {
+            for (ring, members) in rw.ring_machines.iter().enumerate() {
+                let Some(limit) = rw.doc.spec.rings[ring].max_concurrent else {
+                    continue;
+                };
+                let limit = limit
+                    .of(u32::try_from(members.len()).unwrap_or(u32::MAX))
+                    .max(1) as usize;
+                let release = rw.ring_release[ring];
+                let mut busy: Vec<usize> = members
+                    .iter()
+                    .copied()
+                    .filter(|&i| {
+                        self.work[i].base.iter().any(|(_, b, d)| match b {
+                            Base::Required { cut, .. } => {
+                                release.is_some_and(|k| *cut <= k) && d.is_none_or(|d| d > now)
+                            }
+                            _ => false,
+                        })
+                    })
+                    .collect();
+                busy.sort_by(|&a, &b| fleet.machines()[a].id.cmp(&fleet.machines()[b].id));
+                for (pos, i) in busy.into_iter().enumerate() {
+                    batch_of.insert(i, pos / limit);
+                }
+            }
+        }
+        let mut compliance = Compliance::default();
+        // Machines sharing a base, a batch and a time zone share their states.
+        let mut shared: HashMap<StatesKey<'_>, Arc<[PatchPlan<'a>]>> = HashMap::new();
+        let work = std::mem::take(&mut self.work);
+        for (i, w) in work.iter().enumerate() {
+            let m = &fleet.machines()[i];
+            let batch = batch_of.get(&i).copied().unwrap_or(0);
+            let zone = self.window_zone(w);
+            let key = (
+                Arc::as_ptr(&w.base).cast::<u8>() as usize,
+                batch,
+                m.time_zone.as_deref(),
+            );
+            let patches = match shared.get(&key) {
+                Some(p) if w.successes.is_empty() && w.f_min == usize::MAX => Arc::clone(p),
+                _ => {
+                    let list: Vec<PatchPlan<'a>> = w
+                        .base
+                        .iter()
+                        .map(|(patch, b, deadline)| PatchPlan {
+                            patch: &patch.id,
+                            severity: patch.severity,
+                            state: self.state_of(w, b, *deadline, batch, zone.as_ref()),
+                            deadline: *deadline,
+                        })
+                        .collect();
+                    let list: Arc<[PatchPlan<'a>]> = Arc::from(list);
+                    shared.insert(key, Arc::clone(&list));
+                    list
+                }
+            };
+            let compliant = !patches
+                .iter()
+                .any(|p| p.state.is_required() && p.deadline.is_some_and(|d| d <= now))
+                && !w
+                    .software
+                    .iter()
+                    .any(|f| matches!(f, SoftwareFinding::Remove { .. }));
+            let projected = self.projection(w, &patches, batch, zone.as_ref());
+            // Tallies.
+            let ring_key = match (w.rollout, w.ring) {
+                (Some(r), Some(ring)) => format!(
+                    "{}/{}",
+                    self.rollouts[r].doc.name(),
+                    self.rollouts[r].doc.spec.rings[ring].name
+                ),
+                _ => "(none)".to_owned(),
+            };
+            tally(&mut compliance.machines, compliant);
+            tally(compliance.by_ring.entry(ring_key).or_default(), compliant);
+            for g in groups_of(m, policy) {
+                tally(
+                    compliance.by_group.entry(g.to_owned()).or_default(),
+                    compliant,
+                );
+            }
+            for p in patches.iter().filter(|p| p.state.is_required()) {
+                let overdue = p.deadline.is_some_and(|d| d <= now);
+                let s = compliance.by_severity.entry(p.severity).or_default();
+                s.missing += 1;
+                s.overdue += usize::from(overdue);
+                let released = self
+                    .planner
+                    .catalog
+                    .patches
+                    .get(p.patch)
+                    .and_then(|x| x.released);
+                let a = compliance
+                    .by_age
+                    .entry(age_bucket(released, now))
+                    .or_default();
+                a.missing += 1;
+                a.overdue += usize::from(overdue);
+            }
+            let (rollout, ring, release) = match (w.rollout, w.ring) {
+                (Some(r), Some(ring)) => {
+                    let rw = &self.rollouts[r];
+                    (
+                        Some(rw.doc.name()),
+                        Some(rw.doc.spec.rings[ring].name.as_str()),
+                        rw.ring_release[ring],
+                    )
+                }
+                _ => (None, None, None),
+            };
+            machines.push(MachinePlan {
+                machine: m.id.as_str(),
+                rollout,
+                ring,
+                release,
+                patches,
+                software: w.software.clone(),
+                compliant,
+                projected_compliance: projected,
+            });
+        }
+        // Releases: hash the exact set of each, in order.
+        let mut rollouts = Vec::new();
+        for rw in &self.rollouts {
+            let mut set: BTreeSet<&PatchId> = BTreeSet::new();
+            let mut releases = Vec::new();
+            for (cut, added) in &rw.cuts {
+                set.extend(added.iter().copied());
+                let mut h = Sha256::new();
+                for id in &set {
+                    h.update(id.as_str().as_bytes());
+                    h.update(b"\n");
+                }
+                let digest = h.finalize();
+                let id: String = digest.iter().take(6).map(|b| format!("{b:02x}")).collect();
+                let id = format!("r-{id}");
+                releases.push(Release {
+                    id,
+                    cut: *cut,
+                    added: added.clone(),
+                    size: set.len(),
+                });
+            }
+            let paused = rw
+                .doc
+                .spec
+                .pause
+                .as_ref()
+                .filter(|p| p.until.end > now)
+                .map(|p| PauseHold {
+                    rollout: rw.doc.name(),
+                    reason: p.reason.as_str(),
+                    until: p.until.end,
+                });
+            let rings = rw
+                .doc
+                .spec
+                .rings
+                .iter()
+                .enumerate()
+                .map(|(ring, spec)| {
+                    let members = rw.ring_machines[ring].len();
+                    let n = u32::try_from(members).unwrap_or(u32::MAX);
+                    RingPlan {
+                        name: spec.name.as_str(),
+                        machines: members,
+                        release: rw.ring_release[ring],
+                        next: rw.ring_next[ring].clone(),
+                        failing: rw.ring_failing[ring],
+                        error_budget: spec.error_budget.map(|b| b.of(n) as usize),
+                        max_concurrent: spec.max_concurrent.map(|c| c.of(n).max(1) as usize),
+                    }
+                })
+                .collect();
+            rollouts.push(RolloutPlan {
+                name: rw.doc.name(),
+                releases,
+                rings,
+                paused,
+            });
+        }
+        Plan {
+            now,
+            rollouts,
+            machines,
+            compliance,
+        }
+    }
+
+    fn window_zone(&self, w: &MachineWork<'a>) -> Option<TimeZone> {
+        let r = w.rollout?;
+        let name = self.rollouts[r].window?;
+        let cw = self.planner.windows.get(name)?;
+        Some(
+            cw.zone
+                .clone()
+                .or_else(|| w.tz.clone())
+                .unwrap_or(TimeZone::UTC),
+        )
+    }
+
+    /// The state of one patch of machine `w`, now that its ring's release is known.
+    fn state_of(
+        &self,
+        w: &MachineWork<'a>,
+        base: &Base<'a>,
+        deadline: Option<Timestamp>,
+        batch: usize,
+        zone: Option<&TimeZone>,
+    ) -> State<'a> {
+        let now = self.now;
+        let (cut, failures, last) = match base {
+            Base::Settled(s) => return s.clone(),
+            Base::Required {
+                cut,
+                failures,
+                last,
+            } => (*cut, *failures, *last),
+        };
+        let (Some(r), Some(ring)) = (w.rollout, w.ring) else {
+            return State::Held {
+                hold: Hold::NoRollout,
+            };
+        };
+        let rw = &self.rollouts[r];
+        let spec = &rw.doc.spec;
+        let on = rw.ring_release[ring];
+        if on.is_none_or(|k| k < cut) {
+            let hold = rw
+                .holds
+                .get(&(ring, cut))
+                .cloned()
+                .flatten()
+                .unwrap_or(Hold::RingDelay {
+                    ring: spec.rings[ring].name.as_str(),
+                    release: cut,
+                    until: now,
+                });
+            return match last {
+                Some((error, at)) if failures > 0 => State::Failed {
+                    attempts: failures,
+                    last_error: (!error.is_empty()).then_some(error),
+                    last_at: at,
+                    retry: None,
+                    held: Some(hold),
+                },
+                _ => State::Held { hold },
+            };
+        }
+        let failed = |retry: Option<Slot>, held: Option<Hold<'a>>| match last {
+            Some((error, at)) if failures > 0 => Some(State::Failed {
+                attempts: failures,
+                last_error: (!error.is_empty()).then_some(error),
+                last_at: at,
+                retry,
+                held,
+            }),
+            _ => None,
+        };
+        let mut hold = None;
+        if let Some(p) = spec.pause.as_ref().filter(|p| p.until.end > now) {
+            hold = Some(Hold::Paused(PauseHold {
+                rollout: rw.doc.name(),
+                reason: p.reason.as_str(),
+                until: p.until.end,
+            }));
+        }
+        let n = u32::try_from(rw.ring_machines[ring].len()).unwrap_or(u32::MAX);
+        if let Some(budget) = spec.rings[ring].error_budget.map(|b| b.of(n) as usize)
+            && hold.is_none()
+            && rw.ring_failing[ring] > budget
+        {
+            hold = Some(Hold::ErrorBudget {
+                ring: spec.rings[ring].name.as_str(),
+                failing: rw.ring_failing[ring],
+                budget,
+            });
+        }
+        if let Some(hold) = hold {
+            return failed(None, Some(hold.clone())).unwrap_or(State::Held { hold });
+        }
+        let slot = self.slot(w, now, deadline, batch, zone);
+        failed(Some(slot), None).unwrap_or(State::Scheduled {
+            release: on.unwrap_or(cut),
+            slot,
+        })
+    }
+
+    /// When machine `w` installs something that becomes installable at
+    /// `eligible`: the opening of its window (skipping `batch` openings), or
+    /// the deadline if that comes first.
+    fn slot(
+        &self,
+        w: &MachineWork<'a>,
+        eligible: Timestamp,
+        deadline: Option<Timestamp>,
+        batch: usize,
+        zone: Option<&TimeZone>,
+    ) -> Slot {
+        let reboot = w.rollout.map_or(RebootMode::IfRequired, |r| {
+            self.rollouts[r].doc.spec.reboot.mode
+        });
+        let mut slot = Slot {
+            start: eligible,
+            end: None,
+            why: SlotReason::NoWindow,
+            batch,
+            reboot,
+        };
+        if deadline.is_some_and(|d| d <= eligible) {
+            slot.why = SlotReason::Overdue;
+            slot.batch = 0;
+            return slot;
+        }
+        let window = w
+            .rollout
+            .and_then(|r| self.rollouts[r].window)
+            .and_then(|name| self.planner.windows.get(name));
+        let (Some(cw), Some(tz)) = (window, zone) else {
+            return slot;
+        };
+        let mut opening = cw.window.next_window(tz, eligible, &cw.freezes);
+        if batch > 0 {
+            opening = opening.and_then(|o| {
+                cw.window
+                    .openings(tz, o.start.timestamp(), &cw.freezes)
+                    .nth(batch - 1)
+            });
+        }
+        match opening {
+            Some(o) if deadline.is_none_or(|d| o.start.timestamp().max(eligible) <= d) => {
+                slot.start = o.start.timestamp().max(eligible);
+                slot.end = Some(o.end.timestamp());
+                slot.why = SlotReason::Window;
+            }
+            _ => match deadline {
+                Some(d) => {
+                    slot.start = d;
+                    slot.why = SlotReason::Deadline;
+                }
+                None => slot.why = SlotReason::NeverOpens,
+            },
+        }
+        slot
+    }
+
+    /// When every approved patch machine `w` misses is expected to be installed.
+    fn projection(
+        &self,
+        w: &MachineWork<'a>,
+        patches: &[PatchPlan<'a>],
+        batch: usize,
+        zone: Option<&TimeZone>,
+    ) -> Option<Timestamp> {
+        let mut latest = self.now;
+        for p in patches.iter().filter(|p| p.state.is_required()) {
+            let at = match &p.state {
+                State::Scheduled { slot, .. } if slot.why != SlotReason::NeverOpens => slot.start,
+                State::Held {
+                    hold: Hold::RingDelay { until, .. },
+                }
+                | State::Held {
+                    hold: Hold::Paused(PauseHold { until, .. }),
+                } => self.slot(w, *until, p.deadline, batch, zone).start,
+                _ => return None,
+            };
+            latest = latest.max(at);
+        }
+        if w.software
+            .iter()
+            .any(|f| matches!(f, SoftwareFinding::Remove { .. }))
+        {
+            let slot = self.slot(w, self.now, None, batch, zone);
+            if slot.why == SlotReason::NeverOpens {
+                return None;
+            }
+            latest = latest.max(slot.start);
+        }
+        Some(latest)
+    }
+}
+
+fn tally(t: &mut Tally, compliant: bool) {
+    t.total += 1;
+    t.compliant += usize::from(compliant);
+}
+
+/// The age bucket of a patch released at `released`, at `now`.
+fn age_bucket(released: Option<Timestamp>, now: Timestamp) -> &'static str {
+    let Some(released) = released else {
+        return "undated";
+    };
+    let days = now.duration_since(released).as_hours() / 24;
+    match days {
+        ..=7 => "0-7d",
+        8..=30 => "8-30d",
+        31..=90 => "31-90d",
+        _ => ">90d",
+    }
+}
+
+fn applicable_scheme(m: &Machine) -> crate::version::Scheme {
+    crate::catalog::Platform::new(&m.os.family, m.os.version.as_deref()).scheme()
+}
