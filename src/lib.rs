@@ -2,5 +2,6 @@
 
 pub mod cli;
 pub mod crd;
+pub mod source;
 pub mod store;
 pub mod sync;
