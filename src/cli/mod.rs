@@ -7,6 +7,7 @@ use clap::{Parser, Subcommand};
 
 mod catalog;
 mod generate;
+mod plan;
 mod validate;
 mod version;
 
@@ -34,6 +35,8 @@ enum Command {
     Generate(generate::GenerateArgs),
     /// The patch catalog: sync vendor feeds, import advisories, show and search patches.
     Catalog(catalog::CatalogArgs),
+    /// The plan: what each machine should install, when and why; or what a policy change alters.
+    Plan(Box<plan::PlanArgs>),
 }
 
 /// Output format of commands that print results.
@@ -132,6 +135,7 @@ pub fn run() -> ExitCode {
         Command::Version(args) => Ok(version::run(args)),
         Command::Generate(args) => generate::run(args),
         Command::Catalog(args) => catalog::run(args),
+        Command::Plan(args) => plan::run(*args),
     };
     match result {
         Ok(code) => code,

@@ -508,12 +508,25 @@ impl<'p, 'a> Run<'p, 'a> {
                 }
                 continue;
             }
-            let excluded = exclusions.iter().find_map(|&k| {
-                let doc = &policy.exclusions[k];
-                let until = doc.spec.until;
-                (until.is_none_or(|u| u.end > now) && patch_in_scope(patch, &doc.spec.patches))
-                    .then_some((doc.name(), until))
-            });
+            // Of several active exclusions, the one that lasts longest (no end
+            // beats any end; the first in file order among equals), as
+            // `exclusions_for` reports it.
+            let excluded = exclusions
+                .iter()
+                .filter_map(|&k| {
+                    let doc = &policy.exclusions[k];
+                    let until = doc.spec.until;
+                    (until.is_none_or(|u| u.end > now) && patch_in_scope(patch, &doc.spec.patches))
+                        .then_some((doc.name(), until))
+                })
+                .reduce(|best, next| {
+                    let lasts_longer = match (next.1, best.1) {
+                        (None, Some(_)) => true,
+                        (Some(a), Some(b)) => a.end > b.end,
+                        _ => false,
+                    };
+                    if lasts_longer { next } else { best }
+                });
             let Some((r, _)) = placement else {
                 let state = match excluded {
                     Some((exclusion, until)) => State::Excluded { exclusion, until },

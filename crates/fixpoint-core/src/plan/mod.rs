@@ -15,6 +15,7 @@
 pub mod applicability;
 pub mod approval;
 pub mod compute;
+pub mod diff;
 pub mod exclusions;
 #[cfg(test)]
 mod fixtures;

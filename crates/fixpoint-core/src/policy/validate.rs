@@ -1040,7 +1040,9 @@ fn check_name(name: &str) -> Result<(), &'static str> {
     Ok(())
 }
 
-pub(crate) fn monthly_schedule(m: &MonthlySchedule) -> Result<schedule::Schedule, (&'static str, String)> {
+pub(crate) fn monthly_schedule(
+    m: &MonthlySchedule,
+) -> Result<schedule::Schedule, (&'static str, String)> {
     let nth = match m.nth.trim().to_ascii_lowercase().as_str() {
         "last" => Some(schedule::Nth::Last),
         n => n.parse::<u8>().ok().and_then(schedule::Nth::from_number),
