@@ -12,15 +12,18 @@
 //! security suite at their fixed or at an older version, and synthetic packages
 //! that no patch names; 100,000 machines with realistic facts share them.
 //!
-//! Measured: applicability only, which is what exists of the plan so far. The
-//! full plan (approval, rings, windows, deadlines, exclusions) will add to these
-//! figures. Timed:
+//! Timed:
 //! - the whole fleet: `ApplicabilityIndex::new` once, `applicable_patches` once
 //!   per *distinct* inventory (one thread, and all cores), and each machine
 //!   mapped to its inventory's result;
 //! - one machine's new inventory: normalise and hash it, evaluate it (or find
 //!   its hash already evaluated), and update that machine's entry;
-//! - `ApplicabilityIndex::new` alone.
+//! - `ApplicabilityIndex::new` alone;
+//! - the full plan (`Planner`: approval, releases, rings and gates, windows,
+//!   deadlines, exclusions, compliance) for every machine, cold and with every
+//!   inventory already evaluated;
+//! - `Planner::update` after one machine's inventory changes, with and without
+//!   hashing the new inventory.
 //!
 //! Before the timed runs it prints the peak resident memory after building the
 //! fleet (`VmHWM` from /proc) and the memory per machine beyond the shared
@@ -44,7 +47,7 @@ use fixpoint_core::fleet::{
     DirectoryFacts, Fleet, InstalledPackage, Inventory, InventoryHash, Machine, OsFacts,
     parse_dpkg_status,
 };
-use fixpoint_core::plan::{ApplicabilityIndex, Applicable};
+use fixpoint_core::plan::{ApplicabilityIndex, Applicable, Planner};
 
 const FIXTURES: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures");
 
@@ -568,6 +571,195 @@ fn benches(c: &mut Criterion, world: &World) {
     c.bench_function("ApplicabilityIndex::new (417 patches)", |b| {
         b.iter(|| black_box(ApplicabilityIndex::new(catalog)))
     });
+
+    full_plan(c, catalog, fleet, cores);
+}
+
+/// A policy like a real one: three rings over the `env` and `role` labels,
+/// a nightly window in each machine's zone, severity deadlines, an exclusion.
+const POLICY: &str = r#"
+apiVersion: fixpoint.dev/v1alpha1
+kind: MachineGroup
+metadata: {name: canary}
+spec: {match: {labels: {env: staging, role: web}}}
+---
+apiVersion: fixpoint.dev/v1alpha1
+kind: MachineGroup
+metadata: {name: pilot}
+spec: {match: {labels: {env: staging}}}
+---
+apiVersion: fixpoint.dev/v1alpha1
+kind: ApprovalPolicy
+metadata: {name: security}
+spec:
+  rules:
+    - {match: {classification: [security], severity: [critical]}, approveAfter: 0d}
+    - {match: {classification: [security]}, approveAfter: 3d}
+---
+apiVersion: fixpoint.dev/v1alpha1
+kind: MaintenanceWindow
+metadata: {name: nightly}
+spec: {cron: "0 2 * * *", duration: 3h, timezone: machine}
+---
+apiVersion: fixpoint.dev/v1alpha1
+kind: Rollout
+metadata: {name: default}
+spec:
+  approval: security
+  rings:
+    - {name: canary, groups: [canary], delay: 0d}
+    - {name: pilot, groups: [pilot], delay: 1d, gate: {minSuccess: 90%, minMachines: 5, soak: 12h}}
+    - {name: broad, groups: [all], delay: 3d, maxConcurrent: 25%, errorBudget: 2%}
+  window: nightly
+  deadlines: {critical: 7d, important: 30d}
+  deadline: 90d
+---
+apiVersion: fixpoint.dev/v1alpha1
+kind: Exclusion
+metadata: {name: batch-kernel}
+spec:
+  machines: {labels: {role: batch}}
+  patches: {packages: ["linux*"]}
+  reason: long-running jobs
+  owner: batch-team
+"#;
+
+/// The whole reconcile: `plan::compute` for every machine, and the memory a
+/// plan takes per machine.
+fn full_plan(c: &mut Criterion, catalog: &Catalog, fleet: &Fleet, cores: usize) {
+    let now: jiff::Timestamp = "2026-11-25T12:00:00Z".parse().expect("instant");
+    // APT indices carry no release dates (the server dates a patch when it
+    // first sees it); date them over the last 120 days, so that rules approve
+    // them, some ring delays are still running and some deadlines have passed.
+    let mut catalog = catalog.clone();
+    for (n, patch) in catalog.patches.values_mut().enumerate() {
+        let days = i64::try_from((n * 7_919) % 120).expect("small");
+        patch.released = Some(now - jiff::SignedDuration::from_hours(24 * days + 5));
+    }
+    let catalog = &catalog;
+    let checked = fixpoint_core::policy::check([("bench.yaml", POLICY.as_bytes())], now);
+    assert!(
+        !checked.has_errors(),
+        "bench policy: {:#?}",
+        checked.diagnostics
+    );
+    let policy = checked.set;
+    let mut planner = Planner::new(&policy, catalog);
+    planner.evaluate_inventories(fleet, cores);
+    let rss_before = rss_kib("VmRSS:");
+    let plan = planner.plan(fleet, now);
+    let rss_after = rss_kib("VmRSS:");
+    let states: usize = plan.machines.iter().map(|m| m.patches.len()).sum();
+    let mut by_state: BTreeMap<&str, usize> = BTreeMap::new();
+    for p in plan.machines.iter().flat_map(|m| m.patches.iter()) {
+        *by_state.entry(p.state.name()).or_default() += 1;
+    }
+    let distinct: HashSet<*const fixpoint_core::plan::PatchPlan<'_>> =
+        plan.machines.iter().map(|m| m.patches.as_ptr()).collect();
+    println!(
+        "plan: states by kind {by_state:?}; {} distinct state lists; size_of PatchPlan {} bytes, MachinePlan {} bytes",
+        distinct.len(),
+        std::mem::size_of::<fixpoint_core::plan::PatchPlan<'_>>(),
+        std::mem::size_of::<fixpoint_core::plan::MachinePlan<'_>>(),
+    );
+    let scheduled = by_state.get("scheduled").copied().unwrap_or(0);
+    println!(
+        "plan: {} machines, {} machine-patch states ({} scheduled), {} compliant; RSS {} KiB before the plan, {} KiB after: {} bytes per machine",
+        plan.machines.len(),
+        states,
+        scheduled,
+        plan.compliance.machines.compliant,
+        rss_before,
+        rss_after,
+        (rss_after.saturating_sub(rss_before) * 1024) / plan.machines.len().max(1) as u64,
+    );
+    drop(plan);
+    let mut group = c.benchmark_group("full plan");
+    group.sample_size(10);
+    group.bench_function(
+        format!(
+            "index, evaluate every inventory ({cores} thread{}), plan {} machines",
+            if cores == 1 { "" } else { "s" },
+            fleet.machines().len()
+        ),
+        |b| {
+            b.iter(|| {
+                let mut planner = Planner::new(&policy, catalog);
+                planner.evaluate_inventories(fleet, cores);
+                black_box(planner.plan(fleet, now).machines.len())
+            })
+        },
+    );
+    group.bench_function(
+        "replan the whole fleet, every inventory already evaluated",
+        |b| b.iter(|| black_box(planner.plan(fleet, now).machines.len())),
+    );
+    group.finish();
+
+    // One machine of the last ring (it feeds no gate) changes to another
+    // inventory the fleet already has, and back: `Planner::update` on a
+    // plan of the whole fleet.
+    let mut plan = planner.plan(fleet, now);
+    let target = plan
+        .machines
+        .iter()
+        .position(|m| m.ring == Some("broad"))
+        .expect("a broad machine");
+    let id = fleet.machines()[target].id.clone();
+    let here = fleet.machines()[target].inventory.clone();
+    let other = fleet
+        .inventories()
+        .keys()
+        .find(|h| **h != here)
+        .expect("two inventories")
+        .clone();
+    let mut changed = fleet.clone();
+    let inventory = (**fleet.inventory(&other).expect("stored")).clone();
+    changed.set_inventory(&id, inventory).expect("machine");
+    let fleets = [&changed, fleet];
+    let mut outcomes = BTreeMap::new();
+    for (n, f) in fleets.iter().cycle().take(20).enumerate() {
+        let outcome = planner.update(&mut plan, f, &id);
+        if n >= 2 {
+            *outcomes.entry(format!("{outcome:?}")).or_insert(0) += 1;
+        }
+    }
+    println!("update of {id}: {outcomes:?} (Machine: only it was recomputed)");
+    let mut group = c.benchmark_group("one machine's inventory changes, full plan");
+    let mut flip = 0usize;
+    group.bench_function(
+        "Planner::update: that machine's plan and the fleet's compliance, inventory already hashed and evaluated",
+        |b| {
+            b.iter(|| {
+                flip += 1;
+                black_box(planner.update(&mut plan, fleets[flip % 2], &id))
+            })
+        },
+    );
+    let sets = [
+        fleet.inventory(&other).expect("stored").packages().to_vec(),
+        fleet.inventory(&here).expect("stored").packages().to_vec(),
+    ];
+    let mut mutable = fleet.clone();
+    let turn = std::cell::Cell::new(0usize);
+    group.bench_function(
+        "hash the new inventory (Inventory::new), store it, Planner::update",
+        |b| {
+            b.iter_batched(
+                || {
+                    turn.set(turn.get() + 1);
+                    sets[turn.get() % 2].clone()
+                },
+                |packages| {
+                    let inventory = Inventory::new(debian_12(), packages).expect("valid");
+                    mutable.set_inventory(&id, inventory).expect("machine");
+                    black_box(planner.update(&mut plan, &mutable, &id))
+                },
+                BatchSize::SmallInput,
+            )
+        },
+    );
+    group.finish();
 }
 
 fn main() {

@@ -185,3 +185,64 @@ fn a_plan_is_the_same_whatever_the_order_of_reported_results() {
         assert_eq!(a, b, "{}", dir.display());
     }
 }
+
+#[test]
+fn replanning_one_changed_machine_equals_planning_from_scratch() {
+    let mut by_machine_only = 0;
+    let mut whole_fleet = 0;
+    for dir in scenario_dirs() {
+        let s = load(&dir);
+        let inputs: Vec<(&str, &[u8])> = s
+            .files
+            .iter()
+            .map(|(n, b)| (n.as_str(), b.as_slice()))
+            .collect();
+        let checked = policy::check(inputs, s.now);
+        let hashes: Vec<_> = s.fleet.inventories().keys().cloned().collect();
+        for m in s.fleet.machines() {
+            // Every other inventory of the scenario, and a new result.
+            let mut changes: Vec<Fleet> = Vec::new();
+            for h in hashes.iter().filter(|h| **h != m.inventory) {
+                let mut changed = s.fleet.clone();
+                let inventory = (**s.fleet.inventory(h).expect("stored")).clone();
+                changed.set_inventory(&m.id, inventory).expect("machine");
+                changes.push(changed);
+            }
+            let mut failed = s.fleet.clone();
+            if let Some(p) = s.catalog.patches.keys().next() {
+                failed
+                    .add_result(InstallResult {
+                        machine: m.id.clone(),
+                        patch: p.clone(),
+                        outcome: fixpoint_core::fleet::Outcome::Failed,
+                        at: s.now,
+                        error: Some("E: dpkg was interrupted".into()),
+                    })
+                    .expect("result");
+                changes.push(failed);
+            }
+            for changed in changes {
+                let mut planner = plan::Planner::new(&checked.set, &s.catalog);
+                let mut incremental = planner.plan(&s.fleet, s.now);
+                match planner.update(&mut incremental, &changed, &m.id) {
+                    plan::Replanned::Machine => by_machine_only += 1,
+                    plan::Replanned::Fleet => whole_fleet += 1,
+                }
+                let scratch = plan::compute(&checked.set, &s.catalog, &changed, s.now);
+                assert_eq!(
+                    render::text(&incremental),
+                    render::text(&scratch),
+                    "{}: machine {}",
+                    dir.display(),
+                    m.id
+                );
+            }
+        }
+    }
+    // Both paths were exercised.
+    assert!(
+        by_machine_only >= 10,
+        "{by_machine_only} machine-only replans"
+    );
+    assert!(whole_fleet >= 5, "{whole_fleet} whole-fleet replans");
+}

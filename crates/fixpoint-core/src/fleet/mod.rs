@@ -248,6 +248,30 @@ impl Fleet {
         self.results.values().flatten()
     }
 
+    /// The position of the machine with this id in [`Fleet::machines`].
+    pub fn position(&self, id: &str) -> Option<usize> {
+        self.by_id.get(id).copied()
+    }
+
+    /// Gives machine `id` a new inventory (stored unless already there) and
+    /// returns its hash. The previous inventory stays until
+    /// [`Fleet::prune_inventories`].
+    pub fn set_inventory(
+        &mut self,
+        id: &str,
+        inventory: Inventory,
+    ) -> Result<InventoryHash, FleetError> {
+        let Some(&i) = self.by_id.get(id) else {
+            return Err(FleetError::InvalidMachine {
+                machine: id.to_owned(),
+                message: "no machine of the fleet has this id".into(),
+            });
+        };
+        let hash = self.add_inventory(inventory);
+        self.machines[i].inventory = hash.clone();
+        Ok(hash)
+    }
+
     /// The machine with this id.
     pub fn machine(&self, id: &str) -> Option<&Machine> {
         self.by_id.get(id).and_then(|&i| self.machines.get(i))

@@ -58,6 +58,17 @@ impl<'f> History<'f> {
             .count()
     }
 
+    /// When the current run of failures began: the first failure after the
+    /// last success; `None` when the latest report is not a failure.
+    pub fn failing_since(&self) -> Option<Timestamp> {
+        self.results
+            .iter()
+            .rev()
+            .take_while(|r| r.outcome == Outcome::Failed)
+            .last()
+            .map(|r| r.at)
+    }
+
     /// When it last succeeded (or was installed pending a reboot).
     pub fn last_success(&self) -> Option<Timestamp> {
         self.results

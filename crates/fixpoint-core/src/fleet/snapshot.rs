@@ -190,6 +190,96 @@ mod tests {
         assert_eq!(again, fleet);
     }
 
+    fn with_results(inventories: &str, machines: &str, results: &str) -> String {
+        let mut text = snapshot(inventories, machines);
+        text.truncate(text.len() - 1);
+        format!("{text},\n  \"results\": [{results}]}}")
+    }
+
+    const FAIL: &str = r#"{"machine": "a", "patch": "jq/1.6-2.1+deb12u1", "outcome": "failed", "at": "2026-11-20T02:00:00Z", "error": "dpkg was interrupted"}"#;
+    const FAIL_AGAIN: &str = r#"{"machine": "a", "patch": "jq/1.6-2.1+deb12u1", "outcome": "failed", "at": "2026-11-21T02:00:00Z"}"#;
+    const OK: &str = r#"{"machine": "a", "patch": "jq/1.6-2.1+deb12u1", "outcome": "pendingReboot", "at": "2026-11-19T02:00:00Z"}"#;
+
+    #[test]
+    fn results_are_read_in_any_order_and_round_trip() {
+        let hash = jq_inventory().hash().to_string();
+        let text = with_results(
+            &jq_entry(&hash),
+            &machine_entry("a", &hash),
+            &[FAIL_AGAIN, OK, FAIL].join(","),
+        );
+        let fleet = Fleet::from_snapshot(text.as_bytes()).expect("valid");
+        let patch = crate::catalog::PatchId("jq/1.6-2.1+deb12u1".into());
+        let h = fleet.history("a", &patch);
+        assert_eq!(h.failures_in_a_row(), 2);
+        assert_eq!(
+            h.failing_since(),
+            Some("2026-11-20T02:00:00Z".parse().expect("instant"))
+        );
+        assert_eq!(
+            h.last_success(),
+            Some("2026-11-19T02:00:00Z".parse().expect("instant"))
+        );
+        assert_eq!(
+            h.latest().map(|r| r.at),
+            Some("2026-11-21T02:00:00Z".parse().expect("instant"))
+        );
+        assert!(
+            fleet
+                .history("a", &crate::catalog::PatchId("other/1".into()))
+                .is_empty()
+        );
+        let again = Fleet::from_snapshot(&fleet.to_snapshot()).expect("reads back");
+        assert_eq!(again, fleet);
+    }
+
+    #[test]
+    fn a_result_for_an_unknown_machine_or_with_a_bad_outcome_is_refused() {
+        let hash = jq_inventory().hash().to_string();
+        let unknown = FAIL.replace(r#""machine": "a""#, r#""machine": "zz""#);
+        let err = Fleet::from_snapshot(
+            with_results(&jq_entry(&hash), &machine_entry("a", &hash), &unknown).as_bytes(),
+        )
+        .expect_err("unknown machine");
+        assert_eq!(
+            err.to_string(),
+            "result for machine \"zz\", patch jq/1.6-2.1+deb12u1: no machine of the fleet has this id"
+        );
+        let bad = FAIL.replace("failed", "exploded");
+        let err = Fleet::from_snapshot(
+            with_results(&jq_entry(&hash), &machine_entry("a", &hash), &bad).as_bytes(),
+        )
+        .expect_err("bad outcome");
+        assert!(
+            err.to_string().contains("unknown variant `exploded`"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn set_inventory_moves_a_machine_to_new_content() {
+        let hash = jq_inventory().hash().to_string();
+        let mut fleet =
+            Fleet::from_snapshot(snapshot(&jq_entry(&hash), &machine_entry("a", &hash)).as_bytes())
+                .expect("valid");
+        let newer = Inventory::new(
+            Platform::new("debian", Some("12")),
+            vec![InstalledPackage::new("jq", "amd64", "1.6-2.1+deb12u1")],
+        )
+        .expect("valid");
+        let new_hash = fleet.set_inventory("a", newer).expect("machine a");
+        assert_eq!(fleet.machine("a").map(|m| &m.inventory), Some(&new_hash));
+        assert_eq!(fleet.position("a"), Some(0));
+        assert_eq!(
+            fleet.inventories().len(),
+            2,
+            "the old one stays until pruned"
+        );
+        fleet.prune_inventories();
+        assert_eq!(fleet.inventories().len(), 1);
+        assert!(fleet.set_inventory("nobody", jq_inventory()).is_err());
+    }
+
     #[test]
     fn an_inventory_whose_content_does_not_match_its_key_is_refused() {
         let wrong = "0".repeat(64);

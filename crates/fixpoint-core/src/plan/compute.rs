@@ -10,10 +10,12 @@
 //!    **supersedence**: a missing patch is superseded when a newer missing patch
 //!    fixes the same packages to higher versions (or the catalog says it
 //!    replaces it) and that one is itself approved or awaiting approval.
-//! 5. **Releases**: the approved patches of a rollout that apply to any of its
-//!    machines, ordered by approval time; release *k* holds every patch
-//!    approved at or before the *k*-th distinct approval instant. A release is
-//!    named by the hash of its exact patch set.
+//! 5. **Releases**: every approved patch (under the rollout's approval
+//!    policy) for a platform the rollout's machines run, ordered by approval
+//!    time, expedited approvals first; release *k* holds the patches of the
+//!    first *k* approval instants. A release is named by the hash of its exact
+//!    patch set, so it changes with approvals and the catalog, never because a
+//!    machine installed something.
 //! 6. **Rings** are promoted release by release: the first ring is on the
 //!    newest release whose ring delay has passed; a later ring is on the newest
 //!    release whose delay has passed *and* whose gate the ring before it met
@@ -37,14 +39,25 @@
 //! - *succeeded*: requires none of the release's patches any more, and reported
 //!   at least one success for one of them (a machine that had them all
 //!   already validates nothing);
-//! - *failed*: its last attempt at a required patch of the release failed;
+//! - *failed*: its last attempt at a required patch of the release failed
+//!   (counted from the first failure of that run of failures);
 //! - *pending*: still requires one, no failure.
 //!
 //! The gate is met at the first instant (by the reports' times) at which
 //! `succeeded >= minMachines` and `succeeded / (succeeded + failed) >=
 //! minSuccess`; the next ring may install `soak` later. A gate with no
 //! `minMachines` and no machine that needed the release is met when the
-//! release reached the previous ring.
+//! release reached the previous ring. A gate once met stays met; a halt is
+//! judged on the failures as they are now.
+//!
+//! # Replanning one machine
+//!
+//! [`Planner::update`] recomputes a single machine after its inventory or
+//! reports change, and adjusts the compliance tallies, when the change cannot
+//! reach another machine; when it can (the machine's evidence feeds a gate,
+//! changes its ring's failing count or concurrency batches, or it now runs a
+//! platform new to its rollout), it replans the fleet. The scenario tests check
+//! that both paths give exactly the plan a fresh computation gives.
 
 use std::collections::{BTreeSet, HashMap};
 use std::sync::Arc;
@@ -58,20 +71,41 @@ use super::approval::{Approval, approval};
 use super::exclusions::patch_in_scope;
 use super::groups::{groups_of, in_scope, ring_of};
 use super::model::*;
-use crate::catalog::{Catalog, Patch, PatchId};
-use crate::fleet::{Fleet, InventoryHash, Machine, Outcome};
+use crate::catalog::{Catalog, Patch, PatchId, Platform};
+use crate::fleet::{Fleet, Inventory, InventoryHash, Machine, Outcome};
 use crate::policy::{Document, Gate, PolicySet, RebootMode, RolloutSpec};
+use crate::rating::Severity;
 use crate::schedule::{self, Freeze, Window};
 
 /// Computes the plan for `fleet` at `now`. See the module documentation.
 pub fn compute<'a>(
     policy: &'a PolicySet,
     catalog: &'a Catalog,
-    fleet: &'a Fleet,
+    fleet: &Fleet,
     now: Timestamp,
 ) -> Plan<'a> {
     let mut planner = Planner::new(policy, catalog);
     planner.plan(fleet, now)
+}
+
+/// What an approval policy says of a patch, as the plan needs it (cheap to copy).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Verdict {
+    Approved {
+        at: Timestamp,
+        expedite: bool,
+    },
+    Pending {
+        at: Option<Timestamp>,
+        rule: Option<usize>,
+    },
+    Declined,
+}
+
+/// A patch's identity inside one plan: its address in the catalog, which the
+/// plan borrows for its whole life. Hashing it costs a word, not an id string.
+fn key(patch: &Patch) -> usize {
+    std::ptr::from_ref(patch) as usize
 }
 
 /// A compiled maintenance window.
@@ -91,8 +125,28 @@ pub struct Planner<'a> {
     catalog: &'a Catalog,
     index: ApplicabilityIndex<'a>,
     windows: HashMap<&'a str, CompiledWindow>,
-    applicability: HashMap<InventoryHash, Arc<[Applicable]>>,
+    applicability: HashMap<InventoryHash, Arc<Evaluated<'a>>>,
     zones: HashMap<String, TimeZone>,
+    /// What the last plan was computed from, for [`Planner::update`].
+    memo: Option<Memo<'a>>,
+}
+
+/// What [`Planner::update`] recomputed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Replanned {
+    /// Only the machine that changed.
+    Machine,
+    /// The whole fleet: the change could reach other machines.
+    Fleet,
+}
+
+/// The working state of the last plan.
+struct Memo<'a> {
+    now: Timestamp,
+    machines: usize,
+    rollouts: Vec<RolloutWork<'a>>,
+    work: Vec<MachineWork<'a>>,
+    batch_of: HashMap<usize, usize>,
 }
 
 impl<'a> Planner<'a> {
@@ -110,6 +164,7 @@ impl<'a> Planner<'a> {
             windows,
             applicability: HashMap::new(),
             zones: HashMap::new(),
+            memo: None,
         }
     }
 
@@ -127,15 +182,14 @@ impl<'a> Planner<'a> {
         }
         let chunk = todo.len().div_ceil(threads.max(1)).max(1);
         let index = &self.index;
-        let done: Vec<(InventoryHash, Arc<[Applicable]>)> = std::thread::scope(|s| {
+        let catalog = self.catalog;
+        let done: Vec<(InventoryHash, Arc<Evaluated<'a>>)> = std::thread::scope(|s| {
             let handles: Vec<_> = todo
                 .chunks(chunk)
                 .map(|part| {
                     s.spawn(move || {
                         part.iter()
-                            .map(|(h, inv)| {
-                                ((*h).clone(), Arc::from(index.applicable_patches(inv)))
-                            })
+                            .map(|(h, inv)| ((*h).clone(), Arc::new(evaluate(index, catalog, inv))))
                             .collect::<Vec<_>>()
                     })
                 })
@@ -168,15 +222,17 @@ impl<'a> Planner<'a> {
             return Some(p.state.clone());
         }
         let inv = fleet.machine(machine).map(|m| &m.inventory)?;
-        let applicable = self.applicability.get(inv)?;
-        Some(match applicable.iter().find(|a| &a.patch == patch) {
-            Some(a) if matches!(a.state, PatchState::Installed) => State::Installed,
-            _ => State::NotApplicable,
-        })
+        let evaluated = self.applicability.get(inv)?;
+        Some(
+            match evaluated.applicable.iter().find(|a| &a.patch == patch) {
+                Some(a) if matches!(a.state, PatchState::Installed) => State::Installed,
+                _ => State::NotApplicable,
+            },
+        )
     }
 
     /// The plan for `fleet` at `now`.
-    pub fn plan(&mut self, fleet: &'a Fleet, now: Timestamp) -> Plan<'a> {
+    pub fn plan(&mut self, fleet: &Fleet, now: Timestamp) -> Plan<'a> {
         self.evaluate_inventories(fleet, 1);
         for m in fleet.machines() {
             if let Some(name) = m.time_zone.as_deref()
@@ -186,7 +242,61 @@ impl<'a> Planner<'a> {
                 self.zones.insert(name.to_owned(), tz);
             }
         }
-        Run::new(self, fleet, now).run()
+        let (plan, memo) = Run::new(self, fleet, now).run();
+        self.memo = Some(memo);
+        plan
+    }
+
+    /// Replans after machine `id`'s inventory or reported results changed in
+    /// `fleet` (its facts, and every other machine, as when `plan` was made).
+    ///
+    /// Recomputes only that machine when nothing it changed can reach another
+    /// machine; otherwise (it feeds a gate, an error budget or a concurrency
+    /// limit and its evidence changed; it runs a platform new to its rollout;
+    /// its ring changed) replans the whole fleet. Either way `plan` ends equal
+    /// to a fresh [`Planner::plan`] of `fleet` at `plan.now`.
+    pub fn update(&mut self, plan: &mut Plan<'a>, fleet: &Fleet, id: &str) -> Replanned {
+        let now = plan.now;
+        let full = |me: &mut Self, plan: &mut Plan<'a>| {
+            *plan = me.plan(fleet, now);
+            Replanned::Fleet
+        };
+        let Some(memo) = self.memo.take() else {
+            return full(self, plan);
+        };
+        let Some(i) = fleet.position(id) else {
+            return full(self, plan);
+        };
+        let m = &fleet.machines()[i];
+        if memo.now != now
+            || memo.machines != fleet.machines().len()
+            || plan.machines.get(i).is_none_or(|p| p.machine != m.id)
+        {
+            return full(self, plan);
+        }
+        if let Some(inv) = fleet.inventory_of(m)
+            && !self.applicability.contains_key(&m.inventory)
+        {
+            let evaluated = Arc::new(evaluate(&self.index, self.catalog, inv));
+            self.applicability.insert(m.inventory.clone(), evaluated);
+        }
+        let mut run = Run::new(self, fleet, now);
+        run.rollouts = memo.rollouts;
+        run.work = memo.work;
+        match run.update_machine(i, plan, &memo.batch_of) {
+            Some(()) => {
+                let memo = Memo {
+                    now,
+                    machines: memo.machines,
+                    rollouts: run.rollouts,
+                    work: run.work,
+                    batch_of: memo.batch_of,
+                };
+                self.memo = Some(memo);
+                Replanned::Machine
+            }
+            None => full(self, plan),
+        }
     }
 }
 
@@ -228,7 +338,9 @@ enum Base<'a> {
     Required {
         cut: usize,
         failures: usize,
-        last: Option<(&'a str, Timestamp)>,
+        last: Option<(Option<String>, Timestamp)>,
+        /// When its current run of failures began.
+        failing_since: Option<Timestamp>,
     },
 }
 
@@ -239,6 +351,13 @@ type BaseKey = (InventoryHash, Option<(usize, usize)>, Vec<usize>);
 /// Machines with the same base, concurrency batch and time zone share their
 /// final states.
 type StatesKey<'m> = (usize, usize, Option<&'m str>);
+
+/// A list of states, whether it leaves the machine compliant, and when its
+/// approved patches are expected installed.
+type SharedStates<'a> = (Arc<[PatchPlan<'a>]>, bool, Option<Timestamp>);
+
+/// Missing approved patches by (severity, age bucket): (missing, overdue).
+type PatchTallies = Vec<((Severity, &'static str), usize, usize)>;
 
 /// Everything one machine needs, resolved once.
 struct MachineWork<'a> {
@@ -252,6 +371,9 @@ struct MachineWork<'a> {
     m_min: usize,
     /// The lowest release index among required patches whose last attempt failed.
     f_min: usize,
+    /// Required patches whose last attempt failed: (release index, when the
+    /// run of failures began).
+    failing: Vec<(usize, Timestamp)>,
     /// Successful reports of release patches: (release index, time).
     successes: Vec<(usize, Timestamp)>,
     software: Vec<SoftwareFinding<'a>>,
@@ -262,57 +384,71 @@ struct MachineWork<'a> {
 struct RolloutWork<'a> {
     doc: &'a Document<RolloutSpec>,
     window: Option<&'a str>,
-    /// Approval of each patch seen, under the rollout's approval policy.
-    approvals: HashMap<&'a PatchId, Approval>,
-    declined: BTreeSet<&'a str>,
-    /// Release index of each approved patch.
-    cut: HashMap<&'a PatchId, usize>,
+    /// Approval of each patch seen, under the rollout's approval policy, by
+    /// the patch's address in the catalog (see [`key`]).
+    approvals: HashMap<usize, Verdict>,
+    /// Release index of each approved patch, by the patch's address.
+    cut: HashMap<usize, usize>,
     /// Approval instant of each release; patches added at each.
     cuts: Vec<(Timestamp, Vec<&'a PatchId>)>,
     /// For each release: the approval time of its newest non-expedited patch.
     delay_base: Vec<Option<Timestamp>>,
     ring_release: Vec<Option<usize>>,
-    ring_next: Vec<Option<Hold<'a>>>,
-    /// What holds release k back in ring r, memoised.
-    holds: HashMap<(usize, usize), Option<Hold<'a>>>,
+    ring_next: Vec<Option<Arc<Hold<'a>>>>,
+    /// What holds release k back in ring r, memoised; shared by every state it holds.
+    holds: HashMap<(usize, usize), Option<Arc<Hold<'a>>>>,
+    /// The rollout's pause while it lasts, and each ring's spent error budget.
+    pause: Option<Arc<Hold<'a>>>,
+    budget: Vec<Option<Arc<Hold<'a>>>>,
     ring_machines: Vec<Vec<usize>>,
     ring_failing: Vec<usize>,
+    /// The platforms of the rollout's machines: its releases hold the approved
+    /// patches for these.
+    platforms: BTreeSet<Platform>,
 }
 
-struct Run<'p, 'a> {
+struct Run<'p, 'a, 'f> {
     planner: &'p Planner<'a>,
-    fleet: &'a Fleet,
+    fleet: &'f Fleet,
     now: Timestamp,
     rollouts: Vec<RolloutWork<'a>>,
     work: Vec<MachineWork<'a>>,
+    /// The hold of every machine no rollout takes.
+    no_rollout: Arc<Hold<'a>>,
 }
 
-impl<'p, 'a> Run<'p, 'a> {
-    fn new(planner: &'p Planner<'a>, fleet: &'a Fleet, now: Timestamp) -> Self {
+impl<'p, 'a, 'f> Run<'p, 'a, 'f> {
+    fn new(planner: &'p Planner<'a>, fleet: &'f Fleet, now: Timestamp) -> Self {
         let rollouts = planner
             .policy
             .rollouts
             .iter()
-            .map(|doc| {
-                let declined = planner
-                    .policy
-                    .approval(&doc.spec.approval)
-                    .map(|a| a.spec.decline.iter().map(|d| d.patch.as_str()).collect())
-                    .unwrap_or_default();
-                RolloutWork {
-                    doc,
-                    window: doc.spec.window.as_deref(),
-                    approvals: HashMap::new(),
-                    declined,
-                    cut: HashMap::new(),
-                    cuts: Vec::new(),
-                    delay_base: Vec::new(),
-                    ring_release: vec![None; doc.spec.rings.len()],
-                    ring_next: vec![None; doc.spec.rings.len()],
-                    holds: HashMap::new(),
-                    ring_machines: vec![Vec::new(); doc.spec.rings.len()],
-                    ring_failing: vec![0; doc.spec.rings.len()],
-                }
+            .map(|doc| RolloutWork {
+                doc,
+                window: doc.spec.window.as_deref(),
+                approvals: HashMap::new(),
+                cut: HashMap::new(),
+                cuts: Vec::new(),
+                delay_base: Vec::new(),
+                ring_release: vec![None; doc.spec.rings.len()],
+                ring_next: vec![None; doc.spec.rings.len()],
+                holds: HashMap::new(),
+                ring_machines: vec![Vec::new(); doc.spec.rings.len()],
+                ring_failing: vec![0; doc.spec.rings.len()],
+                platforms: BTreeSet::new(),
+                pause: doc
+                    .spec
+                    .pause
+                    .as_ref()
+                    .filter(|p| p.until.end > now)
+                    .map(|p| {
+                        Arc::new(Hold::Paused(PauseHold {
+                            rollout: doc.name(),
+                            reason: p.reason.as_str(),
+                            until: p.until.end,
+                        }))
+                    }),
+                budget: vec![None; doc.spec.rings.len()],
             })
             .collect();
         Run {
@@ -321,17 +457,15 @@ impl<'p, 'a> Run<'p, 'a> {
             now,
             rollouts,
             work: Vec::new(),
+            no_rollout: Arc::new(Hold::NoRollout),
         }
     }
 
-    fn applicable(&self, m: &Machine) -> &'p [Applicable] {
-        self.planner
-            .applicability
-            .get(&m.inventory)
-            .map_or(&[], |a| &a[..])
+    fn evaluated(&self, m: &Machine) -> Option<&'p Evaluated<'a>> {
+        self.planner.applicability.get(&m.inventory).map(|e| &**e)
     }
 
-    fn run(mut self) -> Plan<'a> {
+    fn run(mut self) -> (Plan<'a>, Memo<'a>) {
         let policy = self.planner.policy;
         let fleet = self.fleet;
         // Rollout and ring of each machine.
@@ -384,7 +518,7 @@ impl<'p, 'a> Run<'p, 'a> {
         self.finish()
     }
 
-    fn clone_work(&self, j: usize, m: &'a Machine) -> MachineWork<'a> {
+    fn clone_work(&self, j: usize, m: &Machine) -> MachineWork<'a> {
         let w = &self.work[j];
         MachineWork {
             rollout: w.rollout,
@@ -392,6 +526,7 @@ impl<'p, 'a> Run<'p, 'a> {
             base: Arc::clone(&w.base),
             m_min: w.m_min,
             f_min: w.f_min,
+            failing: Vec::new(),
             successes: Vec::new(),
             software: self.software(m),
             tz: self.machine_zone(m),
@@ -405,47 +540,52 @@ impl<'p, 'a> Run<'p, 'a> {
     }
 
     /// The approval of `patch` under rollout `r`, memoised.
-    fn approval_of(&mut self, r: usize, patch: &'a Patch) -> Approval {
+    fn approval_of(&mut self, r: usize, patch: &'a Patch) -> Verdict {
         let policy = self.planner.policy;
         let now = self.now;
         let rollout = &mut self.rollouts[r];
-        rollout
-            .approvals
-            .entry(&patch.id)
-            .or_insert_with(|| match policy.approval(&rollout.doc.spec.approval) {
-                Some(a) => approval(patch, &a.spec, now),
-                None => Approval::Pending {
+        *rollout.approvals.entry(key(patch)).or_insert_with(|| {
+            match policy
+                .approval(&rollout.doc.spec.approval)
+                .map(|a| approval(patch, &a.spec, now))
+            {
+                Some(Approval::Approved { at, expedite, .. }) => Verdict::Approved { at, expedite },
+                Some(Approval::Pending { at, rule }) => Verdict::Pending { at, rule },
+                Some(Approval::Declined { .. }) => Verdict::Declined,
+                None => Verdict::Pending {
                     at: None,
                     rule: None,
                 },
-            })
-            .clone()
+            }
+        })
     }
 
     fn releases(&mut self, r: usize, placement: &[Option<(usize, usize)>]) {
         let catalog = self.planner.catalog;
         let fleet = self.fleet;
-        let mut seen: BTreeSet<&InventoryHash> = BTreeSet::new();
-        let mut approved: Vec<(Timestamp, &'a PatchId, bool)> = Vec::new();
-        let mut patches: BTreeSet<&'a PatchId> = BTreeSet::new();
+        // Every approved patch for a platform the rollout's machines run, not
+        // only those some machine misses today: a release's content then
+        // changes with approvals and the catalog, never because a machine
+        // installed something.
+        let mut platforms: BTreeSet<Platform> = BTreeSet::new();
         for (i, m) in fleet.machines().iter().enumerate() {
-            if placement[i].map(|p| p.0) != Some(r) || !seen.insert(&m.inventory) {
-                continue;
-            }
-            for a in self.applicable(m) {
-                if let Some((id, _)) = catalog.patches.get_key_value(&a.patch) {
-                    patches.insert(id);
-                }
+            if placement[i].map(|p| p.0) == Some(r)
+                && let Some(inv) = fleet.inventory_of(m)
+                && !platforms.contains(inv.platform())
+            {
+                platforms.insert(inv.platform().clone());
             }
         }
-        for id in patches {
-            let Some(patch) = catalog.patches.get(id) else {
+        let mut approved: Vec<(Timestamp, &'a PatchId, bool)> = Vec::new();
+        for (id, patch) in &catalog.patches {
+            if !patch.fixes.iter().any(|f| platforms.contains(&f.platform)) {
                 continue;
-            };
-            if let Approval::Approved { at, expedite, .. } = self.approval_of(r, patch) {
+            }
+            if let Verdict::Approved { at, expedite } = self.approval_of(r, patch) {
                 approved.push((at, id, expedite));
             }
         }
+        self.rollouts[r].platforms = platforms;
         // Expedited patches first: a release train carries them ahead of
         // normal approvals still in their ring delays, so they never wait for them.
         approved.sort_by(|a, b| (!a.2, a.0, a.1).cmp(&(!b.2, b.0, b.1)));
@@ -460,7 +600,9 @@ impl<'p, 'a> Run<'p, 'a> {
             }
             let k = rollout.cuts.len() - 1;
             rollout.cuts[k].1.push(id);
-            rollout.cut.insert(id, k);
+            if let Some(patch) = catalog.patches.get(id) {
+                rollout.cut.insert(key(patch), k);
+            }
             if !expedite {
                 newest_normal = Some(at);
                 rollout.delay_base[k] = Some(at);
@@ -470,7 +612,7 @@ impl<'p, 'a> Run<'p, 'a> {
 
     fn machine_work(
         &mut self,
-        m: &'a Machine,
+        m: &Machine,
         placement: Option<(usize, usize)>,
         exclusions: &[usize],
     ) -> MachineWork<'a> {
@@ -478,17 +620,34 @@ impl<'p, 'a> Run<'p, 'a> {
         let catalog = self.planner.catalog;
         let fleet = self.fleet;
         let now = self.now;
-        let applicable = self.applicable(m);
+        let Some(evaluated) = self.evaluated(m) else {
+            return MachineWork {
+                rollout: placement.map(|p| p.0),
+                ring: placement.map(|p| p.1),
+                base: Arc::from(Vec::new()),
+                m_min: usize::MAX,
+                f_min: usize::MAX,
+                failing: Vec::new(),
+                successes: Vec::new(),
+                software: self.software(m),
+                tz: self.machine_zone(m),
+            };
+        };
+        let applicable = &evaluated.applicable[..];
+        let has_results = !fleet.results_of(&m.id).is_empty();
         let mut base: Vec<(&'a Patch, Base<'a>, Option<Timestamp>)> = Vec::new();
         // First pass: approval, declines, exclusions.
         let mut missing: Vec<usize> = Vec::new();
+        let mut missing_base: Vec<usize> = Vec::new();
         for (ai, a) in applicable.iter().enumerate() {
-            let Some(patch) = catalog.patches.get(&a.patch) else {
+            let Some(patch) = evaluated.patches[ai] else {
                 continue;
             };
-            let history = fleet.history(&m.id, &patch.id);
-            let declined = placement
-                .is_some_and(|(r, _)| self.rollouts[r].declined.contains(patch.id.as_str()));
+            let history = has_results.then(|| fleet.history(&m.id, &patch.id));
+            let declined = match placement {
+                Some((r, _)) => self.approval_of(r, patch) == Verdict::Declined,
+                None => false,
+            };
             if matches!(a.state, PatchState::Installed) {
                 if declined {
                     let reason = self.decline_reason(placement, patch);
@@ -497,7 +656,7 @@ impl<'p, 'a> Run<'p, 'a> {
                         Base::Settled(State::InstalledAlthoughDeclined { reason }),
                         None,
                     ));
-                } else if let Some(latest) = history.latest()
+                } else if let Some(latest) = history.and_then(|h| h.latest())
                     && latest.outcome == Outcome::PendingReboot
                 {
                     base.push((
@@ -531,16 +690,17 @@ impl<'p, 'a> Run<'p, 'a> {
                 let state = match excluded {
                     Some((exclusion, until)) => State::Excluded { exclusion, until },
                     None => State::Held {
-                        hold: Hold::NoRollout,
+                        hold: Arc::clone(&self.no_rollout),
                     },
                 };
                 base.push((patch, Base::Settled(state), None));
                 missing.push(ai);
+                missing_base.push(base.len() - 1);
                 continue;
             };
             let approval = self.approval_of(r, patch);
             let (state, deadline) = match approval {
-                Approval::Declined { .. } => {
+                Verdict::Declined => {
                     let doc = policy.approval(&self.rollouts[r].doc.spec.approval);
                     let d = doc
                         .and_then(|d| d.spec.decline.iter().find(|d| d.patch == patch.id.as_str()));
@@ -556,7 +716,7 @@ impl<'p, 'a> Run<'p, 'a> {
                     let (exclusion, until) = excluded.unwrap_or(("", None));
                     (Base::Settled(State::Excluded { exclusion, until }), None)
                 }
-                Approval::Pending { at, rule } => {
+                Verdict::Pending { at, rule } => {
                     let rule = rule.map(|i| {
                         let name = policy
                             .approval(&self.rollouts[r].doc.spec.approval)
@@ -569,19 +729,20 @@ impl<'p, 'a> Run<'p, 'a> {
                         None,
                     )
                 }
-                Approval::Approved { at, .. } => {
-                    let cut = self.rollouts[r].cut.get(&patch.id).copied().unwrap_or(0);
-                    let failures = history.failures_in_a_row();
+                Verdict::Approved { at, .. } => {
+                    let cut = self.rollouts[r].cut.get(&key(patch)).copied().unwrap_or(0);
+                    let failures = history.map_or(0, |h| h.failures_in_a_row());
                     let last = history
-                        .latest()
+                        .and_then(|h| h.latest())
                         .filter(|l| l.outcome == Outcome::Failed)
-                        .map(|l| (l.error.as_deref().unwrap_or(""), l.at));
+                        .map(|l| (l.error.clone().filter(|e| !e.is_empty()), l.at));
                     let deadline = self.deadline(r, patch, at);
                     (
                         Base::Required {
                             cut,
                             failures,
                             last,
+                            failing_since: history.and_then(|h| h.failing_since()),
                         },
                         deadline,
                     )
@@ -589,48 +750,51 @@ impl<'p, 'a> Run<'p, 'a> {
             };
             base.push((patch, state, deadline));
             missing.push(ai);
+            missing_base.push(base.len() - 1);
         }
         // Second pass: supersedence among missing patches.
-        let scheme = applicable_scheme(m);
         let planned = |b: &Base<'_>| {
             matches!(
                 b,
                 Base::Required { .. } | Base::Settled(State::AwaitingApproval { .. })
             ) || matches!(
                 b,
-                Base::Settled(State::Held {
-                    hold: Hold::NoRollout
-                })
+                Base::Settled(State::Held { hold })
+                    if matches!(**hold, Hold::NoRollout)
             )
         };
-        let missing_ids: HashMap<&PatchId, usize> = base
+        // Where each missing patch is in `base`: by position in `applicable`,
+        // and by catalog address (for the catalog's supersedence links).
+        let mut base_of = vec![usize::MAX; applicable.len()];
+        for (n, &ai) in missing.iter().enumerate() {
+            base_of[ai] = missing_base[n];
+        }
+        let by_key: HashMap<usize, usize> = base
             .iter()
             .enumerate()
-            .map(|(i, (p, _, _))| (&p.id, i))
+            .map(|(i, (p, _, _))| (key(p), i))
             .collect();
         let mut superseded: Vec<(usize, &'a PatchId)> = Vec::new();
         for &ai in &missing {
-            let a = &applicable[ai];
-            let Some(&bi) = missing_ids.get(&a.patch) else {
+            let bi = base_of[ai];
+            if bi == usize::MAX {
                 continue;
-            };
+            }
             if matches!(base[bi].1, Base::Settled(State::Declined { .. })) {
                 continue;
             }
             let by_catalog = base[bi].0.superseded_by.iter().find_map(|s| {
-                missing_ids
+                catalog
+                    .patches
                     .get(s)
+                    .and_then(|p| by_key.get(&key(p)))
                     .filter(|&&j| planned(&base[j].1))
                     .map(|&j| &base[j].0.id)
             });
             let by_versions = || {
-                missing.iter().find_map(|&oi| {
-                    let other = &applicable[oi];
-                    let j = *missing_ids.get(&other.patch)?;
-                    (j != bi
-                        && planned(&base[j].1)
-                        && a.superseded_by_missing(std::slice::from_ref(other), scheme))
-                    .then(|| &base[j].0.id)
+                evaluated.successors[ai].iter().find_map(|&oi| {
+                    let j = base_of[oi as usize];
+                    (j != usize::MAX && j != bi && planned(&base[j].1)).then(|| &base[j].0.id)
                 })
             };
             if let Some(by) = by_catalog.or_else(by_versions) {
@@ -645,11 +809,16 @@ impl<'p, 'a> Run<'p, 'a> {
         // Ring evidence.
         let mut m_min = usize::MAX;
         let mut f_min = usize::MAX;
+        let mut failing = Vec::new();
         for (_, b, _) in &base {
-            if let Base::Required { cut, failures, .. } = b {
+            if let Base::Required {
+                cut, failing_since, ..
+            } = b
+            {
                 m_min = m_min.min(*cut);
-                if *failures > 0 {
+                if let Some(since) = failing_since {
                     f_min = f_min.min(*cut);
+                    failing.push((*cut, *since));
                 }
             }
         }
@@ -659,7 +828,11 @@ impl<'p, 'a> Run<'p, 'a> {
                 if res.outcome == Outcome::Failed {
                     continue;
                 }
-                if let Some(&k) = self.rollouts[r].cut.get(&res.patch) {
+                if let Some(&k) = catalog
+                    .patches
+                    .get(&res.patch)
+                    .and_then(|p| self.rollouts[r].cut.get(&key(p)))
+                {
                     successes.push((k, res.at));
                 }
             }
@@ -670,6 +843,7 @@ impl<'p, 'a> Run<'p, 'a> {
             base: Arc::from(base),
             m_min,
             f_min,
+            failing,
             successes,
             software: self.software(m),
             tz: self.machine_zone(m),
@@ -696,7 +870,7 @@ impl<'p, 'a> Run<'p, 'a> {
             .ok()
     }
 
-    fn software(&self, m: &'a Machine) -> Vec<SoftwareFinding<'a>> {
+    fn software(&self, m: &Machine) -> Vec<SoftwareFinding<'a>> {
         let policy = self.planner.policy;
         let mut found = Vec::new();
         let Some(inventory) = self.fleet.inventory_of(m) else {
@@ -716,8 +890,8 @@ impl<'p, 'a> Run<'p, 'a> {
                     if rule.package.matches(&p.name) {
                         found.push(SoftwareFinding::Remove {
                             policy: doc.name(),
-                            package: p.name.as_str(),
-                            version: p.version.as_str(),
+                            package: p.name.clone(),
+                            version: p.version.clone(),
                             reason: rule.reason.as_deref(),
                         });
                     }
@@ -747,6 +921,19 @@ impl<'p, 'a> Run<'p, 'a> {
             .filter(|&&i| self.work[i].f_min != usize::MAX)
             .count();
         self.rollouts[r].ring_failing[ring] = failing;
+        let spec = &self.rollouts[r].doc.spec.rings[ring];
+        let members = u32::try_from(self.rollouts[r].ring_machines[ring].len()).unwrap_or(u32::MAX);
+        self.rollouts[r].budget[ring] = spec
+            .error_budget
+            .map(|b| b.of(members) as usize)
+            .filter(|&budget| failing > budget)
+            .map(|budget| {
+                Arc::new(Hold::ErrorBudget {
+                    ring: spec.name.as_str(),
+                    failing,
+                    budget,
+                })
+            });
         let releases = self.rollouts[r].cuts.len();
         let mut on = None;
         let mut next = None;
@@ -768,7 +955,7 @@ impl<'p, 'a> Run<'p, 'a> {
     }
 
     /// What keeps release `k` out of ring `ring` of rollout `r`; `None`: nothing.
-    fn hold(&mut self, r: usize, ring: usize, k: usize) -> Option<Hold<'a>> {
+    fn hold(&mut self, r: usize, ring: usize, k: usize) -> Option<Arc<Hold<'a>>> {
         if let Some(h) = self.rollouts[r].holds.get(&(ring, k)) {
             return h.clone();
         }
@@ -777,7 +964,20 @@ impl<'p, 'a> Run<'p, 'a> {
         h
     }
 
-    fn compute_hold(&mut self, r: usize, ring: usize, k: usize) -> Option<Hold<'a>> {
+    fn compute_hold(&mut self, r: usize, ring: usize, k: usize) -> Option<Arc<Hold<'a>>> {
+        match self.compute_hold_owned(r, ring, k) {
+            Ok(hold) => hold.map(Arc::new),
+            Err(shared) => Some(shared),
+        }
+    }
+
+    /// `Err`: the previous ring's hold, shared as it is.
+    fn compute_hold_owned(
+        &mut self,
+        r: usize,
+        ring: usize,
+        k: usize,
+    ) -> Result<Option<Hold<'a>>, Arc<Hold<'a>>> {
         let now = self.now;
         let doc: &'a Document<RolloutSpec> = self.rollouts[r].doc;
         let spec = &doc.spec;
@@ -785,14 +985,14 @@ impl<'p, 'a> Run<'p, 'a> {
         // When the release reaches this ring by delay alone.
         let reach = self.reach(r, ring, k);
         if reach > now {
-            return Some(Hold::RingDelay {
+            return Ok(Some(Hold::RingDelay {
                 ring: &this.name,
                 release: k,
                 until: reach,
-            });
+            }));
         }
         if ring == 0 {
-            return None;
+            return Ok(None);
         }
         // Release k must have reached the previous ring, and met this ring's gate there.
         let previous = &spec.rings[ring - 1];
@@ -808,19 +1008,21 @@ impl<'p, 'a> Run<'p, 'a> {
                 progress.failed as f64 / counted as f64
             };
             if progress.failed > 0 && rate > halt.fraction() {
-                return Some(Hold::Halted {
+                return Ok(Some(Hold::Halted {
                     ring: &this.name,
                     previous: &previous.name,
                     release: k,
                     progress,
-                });
+                }));
             }
         }
         // The release must be in the previous ring (or that ring on a newer one).
         let previous_on = self.rollouts[r].ring_release[ring - 1];
         if previous_on.is_none_or(|p| p < k) {
-            let prev_hold = self.hold(r, ring - 1, k);
-            return prev_hold.or(Some(Hold::Gate {
+            if let Some(shared) = self.hold(r, ring - 1, k) {
+                return Err(shared);
+            }
+            return Ok(Some(Hold::Gate {
                 ring: &this.name,
                 previous: &previous.name,
                 release: k,
@@ -829,13 +1031,13 @@ impl<'p, 'a> Run<'p, 'a> {
             }));
         }
         let Some(gate) = &this.gate else {
-            return None;
+            return Ok(None);
         };
         let met = self.gate_met_at(r, ring - 1, k, gate);
         let soak = gate
             .soak
             .map_or(SignedDuration::ZERO, |s| s.to_signed_duration());
-        match met.and_then(|t| t.checked_add(soak).ok()) {
+        Ok(match met.and_then(|t| t.checked_add(soak).ok()) {
             Some(open) if open <= now => None,
             until => Some(Hold::Gate {
                 ring: &this.name,
@@ -844,7 +1046,7 @@ impl<'p, 'a> Run<'p, 'a> {
                 progress,
                 until,
             }),
-        }
+        })
     }
 
     /// When release `k` may enter ring `ring` by its delay: the approval of
@@ -892,13 +1094,13 @@ impl<'p, 'a> Run<'p, 'a> {
         for &i in &self.rollouts[r].ring_machines[ring] {
             let w = &self.work[i];
             if w.f_min <= k {
-                let at = self
-                    .fleet
-                    .results_of(self.fleet.machines()[i].id.as_str())
+                // Failed since its first failure at a patch of the release.
+                let at = w
+                    .failing
                     .iter()
-                    .filter(|res| res.outcome == Outcome::Failed)
-                    .map(|res| res.at)
-                    .max()
+                    .filter(|(c, _)| *c <= k)
+                    .map(|(_, t)| *t)
+                    .min()
                     .unwrap_or(self.now);
                 events.push((at, false));
             } else if w.m_min > k
@@ -940,12 +1142,92 @@ impl<'p, 'a> Run<'p, 'a> {
         None
     }
 
-    fn finish(mut self) -> Plan<'a> {
-        let now = self.now;
+    /// Recomputes machine `i` into `plan` in place; `None` when the change
+    /// could reach other machines and the whole fleet must be replanned.
+    fn update_machine(
+        &mut self,
+        i: usize,
+        plan: &mut Plan<'a>,
+        batch_of: &HashMap<usize, usize>,
+    ) -> Option<()> {
         let policy = self.planner.policy;
         let fleet = self.fleet;
-        let mut machines = Vec::with_capacity(self.work.len());
-        // Concurrency batches: per ring, machines with something to install now, by id.
+        let m = &fleet.machines()[i];
+        let placement = policy
+            .rollouts
+            .iter()
+            .enumerate()
+            .find_map(|(r, doc)| ring_of(m, doc, policy).map(|(ring, _)| (r, ring)));
+        let old = &self.work[i];
+        if placement != old.rollout.zip(old.ring) {
+            return None;
+        }
+        if let Some((r, _)) = placement {
+            let platform = fleet.inventory_of(m)?.platform();
+            if !self.rollouts[r].platforms.contains(platform) {
+                return None;
+            }
+        }
+        let exclusions: Vec<usize> = policy
+            .exclusions
+            .iter()
+            .enumerate()
+            .filter(|(_, e)| in_scope(m, &e.spec.machines, policy))
+            .map(|(k, _)| k)
+            .collect();
+        let new = self.machine_work(m, placement, &exclusions);
+        if let Some((r, ring)) = placement {
+            let rw = &self.rollouts[r];
+            let old = &self.work[i];
+            let evidence_changed = (old.m_min, &old.failing, &old.successes)
+                != (new.m_min, &new.failing, &new.successes);
+            let feeds_gate = ring + 1 < rw.doc.spec.rings.len();
+            let failing_changed = (old.f_min == usize::MAX) != (new.f_min == usize::MAX);
+            if (feeds_gate && evidence_changed) || failing_changed {
+                return None;
+            }
+        }
+        // A machine that starts or stops having work moves the batches of
+        // the rest of its ring. (On `None` the caller replans from scratch,
+        // so the work need not be put back.)
+        let release = placement.and_then(|(r, ring)| {
+            self.rollouts[r].doc.spec.rings[ring]
+                .max_concurrent
+                .map(|_| self.rollouts[r].ring_release[ring])
+        });
+        let was_busy = release.map(|k| self.busy(i, k));
+        self.work[i] = new;
+        if release.map(|k| self.busy(i, k)) != was_busy {
+            return None;
+        }
+        let batch = batch_of.get(&i).copied().unwrap_or(0);
+        let mut shared = HashMap::new();
+        let mp = self.machine_plan(i, batch, &mut shared);
+        let old_plan = std::mem::replace(&mut plan.machines[i], mp);
+        let old_tallies = self.patch_tallies(&old_plan.patches);
+        self.contribute(&mut plan.compliance, i, &old_plan, &old_tallies, false);
+        let new_tallies = self.patch_tallies(&plan.machines[i].patches);
+        let new_plan = plan.machines[i].clone();
+        self.contribute(&mut plan.compliance, i, &new_plan, &new_tallies, true);
+        Some(())
+    }
+
+    /// Whether machine `i` has a patch to install in its ring's release
+    /// before its deadline: what concurrency limits count.
+    fn busy(&self, i: usize, release: Option<usize>) -> bool {
+        let now = self.now;
+        self.work[i].base.iter().any(|(_, b, d)| match b {
+            Base::Required { cut, .. } => {
+                release.is_some_and(|k| *cut <= k) && d.is_none_or(|d| d > now)
+            }
+            _ => false,
+        })
+    }
+
+    /// Concurrency batches: per ring with a limit, the machines with something
+    /// to install, by id, `limit` a batch.
+    fn batches(&self) -> HashMap<usize, usize> {
+        let fleet = self.fleet;
         let mut batch_of: HashMap<usize, usize> = HashMap::new();
         for rw in &self.rollouts {
             for (ring, members) in rw.ring_machines.iter().enumerate() {
@@ -959,14 +1241,7 @@ impl<'p, 'a> Run<'p, 'a> {
                 let mut busy: Vec<usize> = members
                     .iter()
                     .copied()
-                    .filter(|&i| {
-                        self.work[i].base.iter().any(|(_, b, d)| match b {
-                            Base::Required { cut, .. } => {
-                                release.is_some_and(|k| *cut <= k) && d.is_none_or(|d| d > now)
-                            }
-                            _ => false,
-                        })
-                    })
+                    .filter(|&i| self.busy(i, release))
                     .collect();
                 busy.sort_by(|&a, &b| fleet.machines()[a].id.cmp(&fleet.machines()[b].id));
                 for (pos, i) in busy.into_iter().enumerate() {
@@ -974,101 +1249,183 @@ impl<'p, 'a> Run<'p, 'a> {
                 }
             }
         }
+        batch_of
+    }
+
+    /// The plan of machine `i`, sharing states through `shared` where it can.
+    fn machine_plan(
+        &self,
+        i: usize,
+        batch: usize,
+        shared: &mut HashMap<StatesKey<'f>, SharedStates<'a>>,
+    ) -> MachinePlan<'a> {
+        let now = self.now;
+        let m: &'f Machine = &self.fleet.machines()[i];
+        let w = &self.work[i];
+        let zone = self.window_zone(w);
+        let key = (
+            Arc::as_ptr(&w.base).cast::<u8>() as usize,
+            batch,
+            m.time_zone.as_deref(),
+        );
+        let (patches, patches_compliant, patches_projected) = match shared.get(&key) {
+            Some(hit) if w.successes.is_empty() && w.f_min == usize::MAX => hit.clone(),
+            _ => {
+                let list: Vec<PatchPlan<'a>> = w
+                    .base
+                    .iter()
+                    .map(|(patch, b, deadline)| PatchPlan {
+                        patch: &patch.id,
+                        severity: patch.severity,
+                        state: self.state_of(w, b, *deadline, batch, zone.as_ref()),
+                        deadline: *deadline,
+                    })
+                    .collect();
+                let list: Arc<[PatchPlan<'a>]> = Arc::from(list);
+                let compliant = !list
+                    .iter()
+                    .any(|p| p.state.is_required() && p.deadline.is_some_and(|d| d <= now));
+                let projected = self.projection(w, &list, batch, zone.as_ref());
+                let entry = (list, compliant, projected);
+                shared.insert(key, entry.clone());
+                entry
+            }
+        };
+        let removals = w
+            .software
+            .iter()
+            .any(|f| matches!(f, SoftwareFinding::Remove { .. }));
+        let compliant = patches_compliant && !removals;
+        // Software to remove goes in the machine's next opening.
+        let projected = match patches_projected {
+            Some(at) if removals => {
+                let slot = self.slot(w, now, None, batch, zone.as_ref());
+                (slot.why != SlotReason::NeverOpens).then(|| at.max(slot.start))
+            }
+            other => other,
+        };
+        let (rollout, ring, release) = match (w.rollout, w.ring) {
+            (Some(r), Some(ring)) => {
+                let rw = &self.rollouts[r];
+                (
+                    Some(rw.doc.name()),
+                    Some(rw.doc.spec.rings[ring].name.as_str()),
+                    rw.ring_release[ring],
+                )
+            }
+            _ => (None, None, None),
+        };
+        MachinePlan {
+            machine: m.id.clone(),
+            rollout,
+            ring,
+            release,
+            patches,
+            software: w.software.clone(),
+            compliant,
+            projected_compliance: projected,
+        }
+    }
+
+    /// The missing approved patches of a list, counted by (severity, age
+    /// bucket): (missing, overdue).
+    fn patch_tallies(&self, patches: &[PatchPlan<'a>]) -> PatchTallies {
+        let now = self.now;
+        let mut out: PatchTallies = Vec::new();
+        for p in patches.iter().filter(|p| p.state.is_required()) {
+            let overdue = usize::from(p.deadline.is_some_and(|d| d <= now));
+            let released = self
+                .planner
+                .catalog
+                .patches
+                .get(p.patch)
+                .and_then(|x| x.released);
+            let key = (p.severity, age_bucket(released, now));
+            match out.iter_mut().find(|(k, _, _)| *k == key) {
+                Some(entry) => {
+                    entry.1 += 1;
+                    entry.2 += overdue;
+                }
+                None => out.push((key, 1, overdue)),
+            }
+        }
+        out
+    }
+
+    /// Adds machine `i`'s plan to the compliance tallies, or takes it away;
+    /// `tallies` are those of its patches ([`Run::patch_tallies`]).
+    fn contribute(
+        &self,
+        c: &mut Compliance,
+        i: usize,
+        mp: &MachinePlan<'a>,
+        tallies: &PatchTallies,
+        add: bool,
+    ) {
+        let m = &self.fleet.machines()[i];
+        let step = |t: &mut Tally| {
+            if add {
+                tally(t, mp.compliant);
+            } else {
+                t.total -= 1;
+                t.compliant -= usize::from(mp.compliant);
+            }
+        };
+        step(&mut c.machines);
+        match (mp.rollout, mp.ring) {
+            (Some(r), Some(ring)) => {
+                let key = format!("{r}/{ring}");
+                match c.by_ring.get_mut(&key) {
+                    Some(t) => step(t),
+                    None => step(c.by_ring.entry(key).or_default()),
+                }
+            }
+            _ => step(c.by_ring.entry("(none)".to_owned()).or_default()),
+        }
+        for g in groups_of(m, self.planner.policy) {
+            match c.by_group.get_mut(g) {
+                Some(t) => step(t),
+                None => step(c.by_group.entry(g.to_owned()).or_default()),
+            }
+        }
+        for &((severity, age), missing, overdue) in tallies {
+            for entry in [
+                c.by_severity.entry(severity).or_default(),
+                c.by_age.entry(age).or_default(),
+            ] {
+                if add {
+                    entry.missing += missing;
+                    entry.overdue += overdue;
+                } else {
+                    entry.missing -= missing;
+                    entry.overdue -= overdue;
+                }
+            }
+        }
+        if !add {
+            // A tally that counts nothing is left out, as a full plan leaves it out.
+            c.by_severity.retain(|_, v| v.missing > 0);
+            c.by_age.retain(|_, v| v.missing > 0);
+        }
+    }
+
+    fn finish(self) -> (Plan<'a>, Memo<'a>) {
+        let now = self.now;
+        let batch_of = self.batches();
         let mut compliance = Compliance::default();
         // Machines sharing a base, a batch and a time zone share their states.
-        let mut shared: HashMap<StatesKey<'_>, Arc<[PatchPlan<'a>]>> = HashMap::new();
-        let work = std::mem::take(&mut self.work);
-        for (i, w) in work.iter().enumerate() {
-            let m = &fleet.machines()[i];
+        let mut shared: HashMap<StatesKey<'f>, SharedStates<'a>> = HashMap::new();
+        let mut machines = Vec::with_capacity(self.work.len());
+        // Machines sharing states share their patch tallies.
+        let mut tallies: HashMap<usize, PatchTallies> = HashMap::new();
+        for i in 0..self.work.len() {
             let batch = batch_of.get(&i).copied().unwrap_or(0);
-            let zone = self.window_zone(w);
-            let key = (
-                Arc::as_ptr(&w.base).cast::<u8>() as usize,
-                batch,
-                m.time_zone.as_deref(),
-            );
-            let patches = match shared.get(&key) {
-                Some(p) if w.successes.is_empty() && w.f_min == usize::MAX => Arc::clone(p),
-                _ => {
-                    let list: Vec<PatchPlan<'a>> = w
-                        .base
-                        .iter()
-                        .map(|(patch, b, deadline)| PatchPlan {
-                            patch: &patch.id,
-                            severity: patch.severity,
-                            state: self.state_of(w, b, *deadline, batch, zone.as_ref()),
-                            deadline: *deadline,
-                        })
-                        .collect();
-                    let list: Arc<[PatchPlan<'a>]> = Arc::from(list);
-                    shared.insert(key, Arc::clone(&list));
-                    list
-                }
-            };
-            let compliant = !patches
-                .iter()
-                .any(|p| p.state.is_required() && p.deadline.is_some_and(|d| d <= now))
-                && !w
-                    .software
-                    .iter()
-                    .any(|f| matches!(f, SoftwareFinding::Remove { .. }));
-            let projected = self.projection(w, &patches, batch, zone.as_ref());
-            // Tallies.
-            let ring_key = match (w.rollout, w.ring) {
-                (Some(r), Some(ring)) => format!(
-                    "{}/{}",
-                    self.rollouts[r].doc.name(),
-                    self.rollouts[r].doc.spec.rings[ring].name
-                ),
-                _ => "(none)".to_owned(),
-            };
-            tally(&mut compliance.machines, compliant);
-            tally(compliance.by_ring.entry(ring_key).or_default(), compliant);
-            for g in groups_of(m, policy) {
-                tally(
-                    compliance.by_group.entry(g.to_owned()).or_default(),
-                    compliant,
-                );
-            }
-            for p in patches.iter().filter(|p| p.state.is_required()) {
-                let overdue = p.deadline.is_some_and(|d| d <= now);
-                let s = compliance.by_severity.entry(p.severity).or_default();
-                s.missing += 1;
-                s.overdue += usize::from(overdue);
-                let released = self
-                    .planner
-                    .catalog
-                    .patches
-                    .get(p.patch)
-                    .and_then(|x| x.released);
-                let a = compliance
-                    .by_age
-                    .entry(age_bucket(released, now))
-                    .or_default();
-                a.missing += 1;
-                a.overdue += usize::from(overdue);
-            }
-            let (rollout, ring, release) = match (w.rollout, w.ring) {
-                (Some(r), Some(ring)) => {
-                    let rw = &self.rollouts[r];
-                    (
-                        Some(rw.doc.name()),
-                        Some(rw.doc.spec.rings[ring].name.as_str()),
-                        rw.ring_release[ring],
-                    )
-                }
-                _ => (None, None, None),
-            };
-            machines.push(MachinePlan {
-                machine: m.id.as_str(),
-                rollout,
-                ring,
-                release,
-                patches,
-                software: w.software.clone(),
-                compliant,
-                projected_compliance: projected,
-            });
+            let mp = self.machine_plan(i, batch, &mut shared);
+            let t = tallies
+                .entry(Arc::as_ptr(&mp.patches).cast::<u8>() as usize)
+                .or_insert_with(|| self.patch_tallies(&mp.patches));
+            self.contribute(&mut compliance, i, &mp, t, true);
+            machines.push(mp);
         }
         // Releases: hash the exact set of each, in order.
         let mut rollouts = Vec::new();
@@ -1116,7 +1473,7 @@ impl<'p, 'a> Run<'p, 'a> {
                         name: spec.name.as_str(),
                         machines: members,
                         release: rw.ring_release[ring],
-                        next: rw.ring_next[ring].clone(),
+                        next: rw.ring_next[ring].as_deref().cloned(),
                         failing: rw.ring_failing[ring],
                         error_budget: spec.error_budget.map(|b| b.of(n) as usize),
                         max_concurrent: spec.max_concurrent.map(|c| c.of(n).max(1) as usize),
@@ -1130,12 +1487,20 @@ impl<'p, 'a> Run<'p, 'a> {
                 paused,
             });
         }
-        Plan {
+        let plan = Plan {
             now,
             rollouts,
             machines,
             compliance,
-        }
+        };
+        let memo = Memo {
+            now,
+            machines: self.fleet.machines().len(),
+            rollouts: self.rollouts,
+            work: self.work,
+            batch_of,
+        };
+        (plan, memo)
     }
 
     fn window_zone(&self, w: &MachineWork<'a>) -> Option<TimeZone> {
@@ -1166,11 +1531,12 @@ impl<'p, 'a> Run<'p, 'a> {
                 cut,
                 failures,
                 last,
-            } => (*cut, *failures, *last),
+                ..
+            } => (*cut, *failures, last.clone()),
         };
         let (Some(r), Some(ring)) = (w.rollout, w.ring) else {
             return State::Held {
-                hold: Hold::NoRollout,
+                hold: Arc::clone(&self.no_rollout),
             };
         };
         let rw = &self.rollouts[r];
@@ -1182,51 +1548,35 @@ impl<'p, 'a> Run<'p, 'a> {
                 .get(&(ring, cut))
                 .cloned()
                 .flatten()
-                .unwrap_or(Hold::RingDelay {
-                    ring: spec.rings[ring].name.as_str(),
-                    release: cut,
-                    until: now,
+                .unwrap_or_else(|| {
+                    Arc::new(Hold::RingDelay {
+                        ring: spec.rings[ring].name.as_str(),
+                        release: cut,
+                        until: now,
+                    })
                 });
             return match last {
-                Some((error, at)) if failures > 0 => State::Failed {
+                Some((error, at)) if failures > 0 => State::Failed(Box::new(Failure {
                     attempts: failures,
-                    last_error: (!error.is_empty()).then_some(error),
+                    last_error: error.clone(),
                     last_at: at,
                     retry: None,
                     held: Some(hold),
-                },
+                })),
                 _ => State::Held { hold },
             };
         }
-        let failed = |retry: Option<Slot>, held: Option<Hold<'a>>| match last {
-            Some((error, at)) if failures > 0 => Some(State::Failed {
+        let failed = |retry: Option<Slot>, held: Option<Arc<Hold<'a>>>| match last {
+            Some((error, at)) if failures > 0 => Some(State::Failed(Box::new(Failure {
                 attempts: failures,
-                last_error: (!error.is_empty()).then_some(error),
+                last_error: error.clone(),
                 last_at: at,
                 retry,
                 held,
-            }),
+            }))),
             _ => None,
         };
-        let mut hold = None;
-        if let Some(p) = spec.pause.as_ref().filter(|p| p.until.end > now) {
-            hold = Some(Hold::Paused(PauseHold {
-                rollout: rw.doc.name(),
-                reason: p.reason.as_str(),
-                until: p.until.end,
-            }));
-        }
-        let n = u32::try_from(rw.ring_machines[ring].len()).unwrap_or(u32::MAX);
-        if let Some(budget) = spec.rings[ring].error_budget.map(|b| b.of(n) as usize)
-            && hold.is_none()
-            && rw.ring_failing[ring] > budget
-        {
-            hold = Some(Hold::ErrorBudget {
-                ring: spec.rings[ring].name.as_str(),
-                failing: rw.ring_failing[ring],
-                budget,
-            });
-        }
+        let hold = rw.pause.clone().or_else(|| rw.budget[ring].clone());
         if let Some(hold) = hold {
             return failed(None, Some(hold.clone())).unwrap_or(State::Held { hold });
         }
@@ -1295,7 +1645,8 @@ impl<'p, 'a> Run<'p, 'a> {
         slot
     }
 
-    /// When every approved patch machine `w` misses is expected to be installed.
+    /// When every approved patch in `patches` is expected to be installed:
+    /// `None` when one waits for something without a date.
     fn projection(
         &self,
         w: &MachineWork<'a>,
@@ -1304,28 +1655,35 @@ impl<'p, 'a> Run<'p, 'a> {
         zone: Option<&TimeZone>,
     ) -> Option<Timestamp> {
         let mut latest = self.now;
+        // Held patches wait for the same few instants: one window search each.
+        let mut openings: Vec<(Timestamp, Slot)> = Vec::new();
         for p in patches.iter().filter(|p| p.state.is_required()) {
             let at = match &p.state {
                 State::Scheduled { slot, .. } if slot.why != SlotReason::NeverOpens => slot.start,
-                State::Held {
-                    hold: Hold::RingDelay { until, .. },
-                }
-                | State::Held {
-                    hold: Hold::Paused(PauseHold { until, .. }),
-                } => self.slot(w, *until, p.deadline, batch, zone).start,
+                State::Held { hold } => match &**hold {
+                    Hold::RingDelay { until, .. } | Hold::Paused(PauseHold { until, .. }) => {
+                        let until = *until;
+                        let slot = match openings.iter().find(|(u, _)| *u == until) {
+                            Some((_, slot)) => *slot,
+                            None => {
+                                let slot = self.slot(w, until, None, batch, zone);
+                                openings.push((until, slot));
+                                slot
+                            }
+                        };
+                        // As `slot` would with the deadline: due at the deadline
+                        // when that comes before the opening.
+                        match p.deadline {
+                            Some(d) if d <= until => until,
+                            Some(d) if slot.why == SlotReason::NeverOpens || slot.start > d => d,
+                            _ => slot.start,
+                        }
+                    }
+                    _ => return None,
+                },
                 _ => return None,
             };
             latest = latest.max(at);
-        }
-        if w.software
-            .iter()
-            .any(|f| matches!(f, SoftwareFinding::Remove { .. }))
-        {
-            let slot = self.slot(w, self.now, None, batch, zone);
-            if slot.why == SlotReason::NeverOpens {
-                return None;
-            }
-            latest = latest.max(slot.start);
         }
         Some(latest)
     }
@@ -1350,6 +1708,73 @@ fn age_bucket(released: Option<Timestamp>, now: Timestamp) -> &'static str {
     }
 }
 
-fn applicable_scheme(m: &Machine) -> crate::version::Scheme {
-    crate::catalog::Platform::new(&m.os.family, m.os.version.as_deref()).scheme()
+/// An inventory's applicability, with what every plan needs of it resolved
+/// once: each applicable patch's catalog entry, and which missing patches
+/// supersede which by version.
+struct Evaluated<'a> {
+    applicable: Box<[Applicable]>,
+    /// The catalog patch of each entry of `applicable`.
+    patches: Box<[Option<&'a Patch>]>,
+    /// For each entry of `applicable`: the missing entries that update every
+    /// package it does to a higher version, in order.
+    successors: Box<[Box<[u32]>]>,
+}
+
+fn evaluate<'a>(
+    index: &ApplicabilityIndex<'_>,
+    catalog: &'a Catalog,
+    inventory: &Inventory,
+) -> Evaluated<'a> {
+    let applicable = index.applicable_patches(inventory);
+    let scheme = inventory.platform().scheme();
+    let patches: Box<[Option<&'a Patch>]> = applicable
+        .iter()
+        .map(|a| catalog.patches.get(&a.patch))
+        .collect();
+    // Missing patches by a package they update: a successor must update every
+    // package the older patch does, so only patches sharing its first package
+    // are candidates (this keeps the pass near linear).
+    let mut by_package: HashMap<(&str, &str), Vec<usize>> = HashMap::new();
+    for (ai, a) in applicable.iter().enumerate() {
+        if let PatchState::Missing { packages } = &a.state {
+            for p in packages {
+                by_package
+                    .entry((p.package.as_str(), p.architecture.as_str()))
+                    .or_default()
+                    .push(ai);
+            }
+        }
+    }
+    let successors = applicable
+        .iter()
+        .enumerate()
+        .map(|(ai, a)| {
+            let PatchState::Missing { packages } = &a.state else {
+                return Box::default();
+            };
+            let Some(first) = packages.first() else {
+                return Box::default();
+            };
+            by_package
+                .get(&(first.package.as_str(), first.architecture.as_str()))
+                .map_or_else(Box::default, |candidates| {
+                    candidates
+                        .iter()
+                        .filter(|&&oi| {
+                            oi != ai
+                                && a.superseded_by_missing(
+                                    std::slice::from_ref(&applicable[oi]),
+                                    scheme,
+                                )
+                        })
+                        .filter_map(|&oi| u32::try_from(oi).ok())
+                        .collect()
+                })
+        })
+        .collect();
+    Evaluated {
+        applicable: applicable.into_boxed_slice(),
+        patches,
+        successors,
+    }
 }

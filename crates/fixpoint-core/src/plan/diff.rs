@@ -55,12 +55,15 @@ const EXAMPLES: usize = 5;
 
 /// The changes from `before` to `after`, two plans of the same fleet.
 pub fn diff(before: &Plan<'_>, after: &Plan<'_>) -> PlanDiff {
-    let old: BTreeMap<&str, &MachinePlan<'_>> =
-        before.machines.iter().map(|m| (m.machine, m)).collect();
+    let old: BTreeMap<&str, &MachinePlan<'_>> = before
+        .machines
+        .iter()
+        .map(|m| (m.machine.as_str(), m))
+        .collect();
     let mut groups: BTreeMap<(String, ChangeKind, String, String), ChangeGroup> = BTreeMap::new();
     let mut machines_changed = 0;
     for m in &after.machines {
-        let Some(o) = old.get(m.machine) else {
+        let Some(o) = old.get(m.machine.as_str()) else {
             continue;
         };
         let r_old = rollout(before, o);
@@ -124,7 +127,7 @@ pub fn diff(before: &Plan<'_>, after: &Plan<'_>) -> PlanDiff {
             });
             g.machines += 1;
             if g.examples.len() < EXAMPLES {
-                g.examples.push(m.machine.to_owned());
+                g.examples.push(m.machine.clone());
             }
         }
         machines_changed += usize::from(changed);
@@ -156,7 +159,10 @@ fn summary(s: Option<&State<'_>>) -> String {
     };
     match s {
         State::Held { hold } => format!("held:{}", hold_kind(hold)),
-        State::Failed { held: Some(h), .. } => format!("failed:held:{}", hold_kind(h)),
+        State::Failed(f) if f.held.is_some() => format!(
+            "failed:held:{}",
+            f.held.as_deref().map_or_else(String::new, hold_kind)
+        ),
         State::Excluded { exclusion, .. } => format!("excluded:{exclusion}"),
         State::Scheduled { slot, .. } => format!("scheduled:{:?}", slot.why),
         other => other.name().to_owned(),

@@ -1,4 +1,4 @@
-//! What [`compute`](super::compute) returns: a state with its reason for every
+//! What [`compute`](fn@super::compute) returns: a state with its reason for every
 //! machine and every patch that applies to it, the releases each ring is on,
 //! and compliance.
 //!
@@ -92,7 +92,7 @@ pub struct PauseHold<'a> {
 #[derive(Debug, Clone, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct MachinePlan<'a> {
-    pub machine: &'a str,
+    pub machine: String,
     /// The rollout and ring that take the machine.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub rollout: Option<&'a str>,
@@ -140,16 +140,8 @@ pub enum State<'a> {
     #[serde(rename_all = "camelCase")]
     InstalledPendingReboot { since: Timestamp },
     /// The last attempt failed; it is retried at `retry`, unless `held`.
-    #[serde(rename_all = "camelCase")]
-    Failed {
-        attempts: usize,
-        last_error: Option<&'a str>,
-        last_at: Timestamp,
-        #[serde(skip_serializing_if = "Option::is_none")]
-        retry: Option<Slot>,
-        #[serde(skip_serializing_if = "Option::is_none")]
-        held: Option<Hold<'a>>,
-    },
+    /// (Boxed: failures are rare, and the other states stay small.)
+    Failed(Box<Failure<'a>>),
     /// Approved and released to the machine's ring: installs in `slot`.
     #[serde(rename_all = "camelCase")]
     Scheduled { release: usize, slot: Slot },
@@ -162,9 +154,13 @@ pub enum State<'a> {
         #[serde(skip_serializing_if = "Option::is_none")]
         rule: Option<(usize, Option<&'a str>)>,
     },
-    /// Approved, but something holds it back.
+    /// Approved, but something holds it back. Machines held by the same
+    /// thing share one `Hold`.
     #[serde(rename_all = "camelCase")]
-    Held { hold: Hold<'a> },
+    Held {
+        #[serde(serialize_with = "shared")]
+        hold: Arc<Hold<'a>>,
+    },
     #[serde(rename_all = "camelCase")]
     Declined {
         reason: &'a str,
@@ -185,6 +181,21 @@ pub enum State<'a> {
     Superseded { by: &'a PatchId },
     /// The patch does not apply to the machine.
     NotApplicable,
+}
+
+/// A failed install and what happens next.
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Failure<'a> {
+    /// Failures since the last success.
+    pub attempts: usize,
+    pub last_error: Option<String>,
+    pub last_at: Timestamp,
+    /// When it is tried again, unless `held`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub retry: Option<Slot>,
+    #[serde(skip_serializing_if = "Option::is_none", serialize_with = "shared_opt")]
+    pub held: Option<Arc<Hold<'a>>>,
 }
 
 /// When a machine installs: an opening of its maintenance window, or its
@@ -286,8 +297,8 @@ pub enum SoftwareFinding<'a> {
     #[serde(rename_all = "camelCase")]
     Remove {
         policy: &'a str,
-        package: &'a str,
-        version: &'a str,
+        package: String,
+        version: String,
         reason: Option<&'a str>,
     },
     /// Required by a `present` rule but not installed.
@@ -337,7 +348,7 @@ impl State<'_> {
         match self {
             State::Installed => "installed",
             State::InstalledPendingReboot { .. } => "installed-pending-reboot",
-            State::Failed { .. } => "failed",
+            State::Failed(_) => "failed",
             State::Scheduled { .. } => "scheduled",
             State::AwaitingApproval { .. } => "awaiting-approval",
             State::Held { .. } => "held",
@@ -354,7 +365,7 @@ impl State<'_> {
     pub fn is_required(&self) -> bool {
         matches!(
             self,
-            State::Failed { .. } | State::Scheduled { .. } | State::Held { .. }
+            State::Failed(_) | State::Scheduled { .. } | State::Held { .. }
         )
     }
 }
@@ -383,6 +394,21 @@ fn slice<S: serde::Serializer, T: Serialize>(items: &Arc<[T]>, s: S) -> Result<S
 fn expiry<S: serde::Serializer>(until: &Option<Expiry>, s: S) -> Result<S::Ok, S::Error> {
     match until {
         Some(e) => s.collect_str(e),
+        None => s.serialize_none(),
+    }
+}
+
+fn shared<S: serde::Serializer, T: Serialize>(v: &Arc<T>, s: S) -> Result<S::Ok, S::Error> {
+    T::serialize(v, s)
+}
+
+#[allow(clippy::ref_option)]
+fn shared_opt<S: serde::Serializer, T: Serialize>(
+    v: &Option<Arc<T>>,
+    s: S,
+) -> Result<S::Ok, S::Error> {
+    match v {
+        Some(v) => s.serialize_some(&**v),
         None => s.serialize_none(),
     }
 }

@@ -148,22 +148,20 @@ pub fn state(rollout: Option<&RolloutPlan<'_>>, s: &State<'_>) -> String {
         State::InstalledPendingReboot { since } => {
             format!("installed, reboot pending since {since}")
         }
-        State::Failed {
-            attempts,
-            last_error,
-            last_at,
-            retry,
-            held,
-        } => {
-            let then = match (retry, held, rollout) {
+        State::Failed(f) => {
+            let then = match (&f.retry, f.held.as_deref(), rollout) {
                 (Some(s), _, _) => format!("retry {}", slot(s)),
                 (None, Some(h), Some(r)) => format!("retry held: {}", hold(r, h)),
                 (None, Some(h), None) => format!("retry held: {}", hold_plain(h)),
                 (None, None, _) => "no retry planned".to_owned(),
             };
             format!(
-                "failed {attempts}x, last at {last_at}{}; {then}",
-                last_error.map_or(String::new(), |e| format!(": {e}")),
+                "failed {}x, last at {}{}; {then}",
+                f.attempts,
+                f.last_at,
+                f.last_error
+                    .as_ref()
+                    .map_or(String::new(), |e| format!(": {e}")),
             )
         }
         State::Scheduled { release, slot: s } => {
