@@ -17,7 +17,25 @@ pub fn text(plan: &Plan<'_>) -> String {
         if let Some(p) = &r.paused {
             let _ = writeln!(out, "  paused until {}: {}", p.until, p.reason);
         }
-        for rel in &r.releases {
+        // The releases a ring is on or waits for, and the newest; a real
+        // catalog makes hundreds of others, which are counted.
+        let mut shown = vec![false; r.releases.len()];
+        if let Some(last) = shown.last_mut() {
+            *last = true;
+        }
+        for ring in &r.rings {
+            for k in ring
+                .release
+                .into_iter()
+                .chain(ring.next.as_ref().and_then(hold_release))
+            {
+                if let Some(x) = shown.get_mut(k) {
+                    *x = true;
+                }
+            }
+        }
+        let hidden = shown.iter().filter(|x| !**x).count();
+        for (rel, _) in r.releases.iter().zip(&shown).filter(|(_, x)| **x) {
             let added: Vec<&str> = rel.added.iter().map(|p| p.as_str()).collect();
             let _ = writeln!(
                 out,
@@ -27,6 +45,13 @@ pub fn text(plan: &Plan<'_>) -> String {
                 if rel.size == 1 { "" } else { "es" },
                 rel.cut,
                 added.join(", ")
+            );
+        }
+        if hidden > 0 {
+            let _ = writeln!(
+                out,
+                "  ({hidden} other release{} not shown)",
+                if hidden == 1 { "" } else { "s" }
             );
         }
         for ring in &r.rings {
@@ -124,6 +149,16 @@ pub fn text(plan: &Plan<'_>) -> String {
         );
     }
     out
+}
+
+/// The release a hold is about, if any.
+fn hold_release(h: &Hold<'_>) -> Option<usize> {
+    match h {
+        Hold::RingDelay { release, .. }
+        | Hold::Gate { release, .. }
+        | Hold::Halted { release, .. } => Some(*release),
+        _ => None,
+    }
 }
 
 /// The name of release `index` of `rollout`, or "no release yet".
