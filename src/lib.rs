@@ -2,6 +2,7 @@
 
 pub mod cli;
 pub mod crd;
+pub mod server;
 pub mod source;
 pub mod store;
 pub mod sync;

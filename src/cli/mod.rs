@@ -8,6 +8,7 @@ use clap::{Parser, Subcommand};
 mod catalog;
 mod generate;
 mod plan;
+mod serve;
 mod validate;
 mod version;
 
@@ -37,6 +38,8 @@ enum Command {
     Catalog(catalog::CatalogArgs),
     /// The plan: what each machine should install, when and why; or what a policy change alters.
     Plan(Box<plan::PlanArgs>),
+    /// Run the server: follow the policy, reconcile, serve health, metrics and status.
+    Serve(serve::ServeArgs),
 }
 
 /// Output format of commands that print results.
@@ -48,6 +51,9 @@ pub enum Format {
     Json,
 }
 
+/// The data directory when none is given.
+pub const DEFAULT_DATA_DIR: &str = "fixpoint-data";
+
 /// Where Fixpoint keeps its state.
 #[derive(Debug, Clone, clap::Args)]
 pub struct Database {
@@ -55,7 +61,7 @@ pub struct Database {
     #[arg(
         long,
         env = "FIXPOINT_DATA_DIR",
-        default_value = "fixpoint-data",
+        default_value = DEFAULT_DATA_DIR,
         global = true
     )]
     pub data_dir: std::path::PathBuf,
@@ -136,6 +142,7 @@ pub fn run() -> ExitCode {
         Command::Generate(args) => generate::run(args),
         Command::Catalog(args) => catalog::run(args),
         Command::Plan(args) => plan::run(*args),
+        Command::Serve(args) => serve::run(args),
     };
     match result {
         Ok(code) => code,

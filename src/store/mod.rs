@@ -21,8 +21,10 @@ use sqlx::any::{AnyPoolOptions, AnyRow};
 use sqlx::{AnyPool, Row};
 
 mod catalog;
+mod policy;
 
 pub use catalog::{ImportStats, PatchQuery, SourceState, SourceUpdate, Validators};
+pub use policy::PolicyRevision;
 
 /// Which database is behind a [`Store`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -1,0 +1,237 @@
+//! `fixpoint serve` as a user runs it: the real binary on a loopback port, a
+//! policy directory the test edits, a real HTTP client.
+
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+fn root() -> &'static Path {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+}
+
+struct Server {
+    child: Child,
+    base: String,
+    _dir: tempfile::TempDir,
+    policies: PathBuf,
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn copy_policies(to: &Path) {
+    std::fs::create_dir_all(to).expect("mkdir");
+    for entry in std::fs::read_dir(root().join("policies")).expect("policies/") {
+        let path = entry.expect("entry").path();
+        if path.extension().is_some_and(|x| x == "yaml") {
+            std::fs::copy(&path, to.join(path.file_name().expect("name"))).expect("copy");
+        }
+    }
+}
+
+/// Starts `fixpoint serve` on a free port with a copy of `policies/`, the
+/// example fleet, a reconcile every second, SQLite in a temporary directory.
+fn start(extra: &[&str]) -> Server {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let policies = dir.path().join("policies");
+    copy_policies(&policies);
+    let mut child = Command::new(env!("CARGO_BIN_EXE_fixpoint"))
+        .arg("serve")
+        .args(["--listen", "127.0.0.1:0", "--reconcile-interval", "1s"])
+        .arg("--policies")
+        .arg(&policies)
+        .arg("--fleet")
+        .arg(root().join("examples/fleet/snapshot.json"))
+        .arg("--data-dir")
+        .arg(dir.path().join("data"))
+        .args(extra)
+        .env_remove("FIXPOINT_DATABASE_URL")
+        .env_remove("FIXPOINT_CONFIG")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .expect("fixpoint serve starts");
+    let stdout = child.stdout.take().expect("stdout");
+    let mut line = String::new();
+    BufReader::new(stdout)
+        .read_line(&mut line)
+        .expect("a first line");
+    let base = line
+        .trim()
+        .strip_prefix("fixpoint: listening on ")
+        .unwrap_or_else(|| panic!("unexpected first line {line:?}"))
+        .to_owned();
+    Server {
+        child,
+        base,
+        _dir: dir,
+        policies,
+    }
+}
+
+fn get(url: &str) -> (u16, String) {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("runtime");
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    runtime.block_on(async {
+        let r = reqwest::get(url).await.expect("request");
+        let status = r.status().as_u16();
+        (status, r.text().await.expect("body"))
+    })
+}
+
+fn status(s: &Server) -> serde_json::Value {
+    let (code, body) = get(&format!("{}/api/v1/status", s.base));
+    assert_eq!(code, 200, "{body}");
+    serde_json::from_str(&body).expect("json")
+}
+
+/// Polls `check` on the status until it holds (or 20 s pass).
+fn wait_for(
+    s: &Server,
+    what: &str,
+    check: impl Fn(&serde_json::Value) -> bool,
+) -> serde_json::Value {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let v = status(s);
+        if check(&v) {
+            return v;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "timed out waiting for {what}: {v:#}"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+fn condition(v: &serde_json::Value, kind: &str) -> Option<bool> {
+    v["conditions"]
+        .as_array()?
+        .iter()
+        .find(|c| c["type"] == kind)
+        .and_then(|c| c["status"].as_bool())
+}
+
+#[test]
+fn a_fresh_server_is_live_becomes_ready_and_reports_the_plan() {
+    let s = start(&[]);
+    assert_eq!(get(&format!("{}/healthz", s.base)), (200, "ok\n".into()));
+    let v = wait_for(&s, "a plan", |v| !v["plan"].is_null());
+    assert_eq!(condition(&v, "Ready"), Some(true), "{v:#}");
+    assert_eq!(condition(&v, "Stalled"), Some(false));
+    assert_eq!(v["plan"]["machines"], 4, "{v:#}");
+    let applied = v["lastApplied"]["revision"].as_str().expect("revision");
+    assert!(applied.starts_with("dir:"), "{applied}");
+    assert_eq!(get(&format!("{}/readyz", s.base)).0, 200);
+    let (code, metrics) = get(&format!("{}/metrics", s.base));
+    assert_eq!(code, 200);
+    assert!(
+        metrics.contains("\nfixpoint_fleet_machines 4\n"),
+        "{metrics}"
+    );
+    assert!(metrics.contains("fixpoint_policy_stalled 0"), "{metrics}");
+    assert!(
+        metrics.contains("fixpoint_machines{ring=\"servers/canary\"} 1"),
+        "{metrics}"
+    );
+}
+
+#[test]
+fn a_broken_revision_is_not_applied_and_the_last_good_one_stays() {
+    let s = start(&[]);
+    let first = wait_for(&s, "a plan", |v| !v["plan"].is_null());
+    let good = first["lastApplied"]["revision"]
+        .as_str()
+        .expect("revision")
+        .to_owned();
+    // A typo in a reference: a whole revision with one error.
+    let rollouts = s.policies.join("rollouts.yaml");
+    let text = std::fs::read_to_string(&rollouts).expect("rollouts.yaml");
+    std::fs::write(
+        &rollouts,
+        text.replacen("approval: security-first", "approval: security-frist", 1),
+    )
+    .expect("write");
+    let v = wait_for(&s, "the broken revision", |v| {
+        v["lastAttempted"]["revision"] != good.as_str()
+    });
+    assert_eq!(condition(&v, "Ready"), Some(false), "{v:#}");
+    assert_eq!(condition(&v, "Stalled"), Some(true), "{v:#}");
+    assert_eq!(v["lastApplied"]["revision"], good.as_str(), "{v:#}");
+    assert_eq!(
+        v["plan"]["revision"],
+        good.as_str(),
+        "the plan stays on the good revision"
+    );
+    let diagnostics = v["lastAttempted"]["diagnostics"].to_string();
+    assert!(diagnostics.contains("security-frist"), "{diagnostics}");
+    let (_, metrics) = get(&format!("{}/metrics", s.base));
+    assert!(metrics.contains("fixpoint_policy_stalled 1"), "{metrics}");
+    assert!(
+        metrics.contains("fixpoint_policy_invalid_revisions_total 1"),
+        "{metrics}"
+    );
+    // Fixed again: applied, Ready.
+    std::fs::write(&rollouts, text).expect("write");
+    let v = wait_for(&s, "the fix", |v| condition(v, "Ready") == Some(true));
+    assert_eq!(v["lastApplied"]["revision"], good.as_str());
+}
+
+#[test]
+fn sigterm_stops_the_server_cleanly() {
+    let mut s = start(&[]);
+    wait_for(&s, "a plan", |v| !v["plan"].is_null());
+    let pid = s.child.id().to_string();
+    let killed = Command::new("kill")
+        .args(["-TERM", &pid])
+        .status()
+        .expect("kill");
+    assert!(killed.success());
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        if let Some(code) = s.child.try_wait().expect("wait") {
+            assert!(code.success(), "exit status {code}");
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "still running 10 s after SIGTERM"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+#[test]
+fn the_config_file_is_read_and_flags_override_it() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let config = dir.path().join("fixpoint.yaml");
+    // The file says 9 machines' snapshot does not exist: the flag's snapshot wins.
+    std::fs::write(
+        &config,
+        "reconcileInterval: 1s\nfleet: /nonexistent/snapshot.json\n",
+    )
+    .expect("write");
+    let s = start(&["--config", config.to_str().expect("utf-8")]);
+    let v = wait_for(&s, "a plan", |v| !v["plan"].is_null());
+    assert_eq!(v["plan"]["machines"], 4);
+
+    let bad = dir.path().join("bad.yaml");
+    std::fs::write(&bad, "listen: 127.0.0.1:0\nreconcileIntervall: 5m\n").expect("write");
+    let out = Command::new(env!("CARGO_BIN_EXE_fixpoint"))
+        .args(["serve", "--config", bad.to_str().expect("utf-8")])
+        .output()
+        .expect("runs");
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("bad.yaml:2:1"), "{stderr}");
+    assert!(stderr.contains("reconcileIntervall"), "{stderr}");
+}
