@@ -313,3 +313,41 @@ async fn both_dialects_create_the_same_tables_and_columns() {
         assert_eq!(a, b, "the SQLite and PostgreSQL migrations differ");
     }
 }
+
+#[tokio::test]
+async fn policy_revisions_keep_one_row_per_revision_with_the_latest_attempt() {
+    use fixpoint::store::PolicyRevision;
+    for (db, store) in backends("revisions").await.stores {
+        let t = |s: &str| s.parse::<jiff::Timestamp>().expect("instant");
+        let good = PolicyRevision {
+            revision: "0123abcd".into(),
+            author: Some("Pat Reviewer <pat@corp.example>".into()),
+            committed_at: Some(t("2026-11-25T09:00:00Z")),
+            attempted_at: t("2026-11-25T09:01:00Z"),
+            applied: true,
+            diagnostics: "[]".into(),
+        };
+        let bad = PolicyRevision {
+            revision: "dir:feedbeef".into(),
+            author: None,
+            committed_at: None,
+            attempted_at: t("2026-11-25T10:00:00Z"),
+            applied: false,
+            diagnostics: r#"[{"code":"unknown-reference"}]"#.into(),
+        };
+        store.record_policy_revision(&good).await.expect("good");
+        store.record_policy_revision(&bad).await.expect("bad");
+        let again = PolicyRevision {
+            attempted_at: t("2026-11-25T11:00:00Z"),
+            ..bad.clone()
+        };
+        store.record_policy_revision(&again).await.expect("again");
+        let all = store.policy_revisions(10).await.expect("list");
+        assert_eq!(all, vec![again, good], "{db}");
+        assert_eq!(
+            store.policy_revisions(1).await.expect("list").len(),
+            1,
+            "{db}"
+        );
+    }
+}
