@@ -4,5 +4,6 @@ pub mod cli;
 pub mod crd;
 pub mod server;
 pub mod source;
+pub mod staging;
 pub mod store;
 pub mod sync;
