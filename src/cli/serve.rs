@@ -15,6 +15,7 @@ use serde::Deserialize;
 
 use super::Database;
 use crate::server;
+use crate::source::follow::GitSource;
 
 #[derive(Debug, clap::Args)]
 pub struct ServeArgs {
@@ -27,6 +28,15 @@ pub struct ServeArgs {
     /// Policy directory to follow [default: policies].
     #[arg(long, env = "FIXPOINT_POLICY_DIR")]
     pub policies: Option<PathBuf>,
+    /// Follow this git repository (path, file:// or git:// URL) instead of --policies.
+    #[arg(long, env = "FIXPOINT_GIT_URL")]
+    pub git_url: Option<String>,
+    /// The branch to follow [default: main].
+    #[arg(long, env = "FIXPOINT_GIT_BRANCH")]
+    pub git_branch: Option<String>,
+    /// The policy directory inside the repository [default: the root].
+    #[arg(long, env = "FIXPOINT_GIT_PATH")]
+    pub git_path: Option<PathBuf>,
     /// Fleet snapshot to plan until agents check in (docs/fleet-snapshot.md).
     #[arg(long, env = "FIXPOINT_FLEET")]
     pub fleet: Option<PathBuf>,
@@ -45,6 +55,9 @@ struct FileConfig {
     policies: Option<PathBuf>,
     fleet: Option<PathBuf>,
     reconcile_interval: Option<String>,
+    git_url: Option<String>,
+    git_branch: Option<String>,
+    git_path: Option<PathBuf>,
     data_dir: Option<PathBuf>,
     database_url: Option<String>,
 }
@@ -82,7 +95,17 @@ pub fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
             database.data_dir = dir;
         }
     }
+    let git = args.git_url.or(file.git_url).map(|url| GitSource {
+        url,
+        branch: args
+            .git_branch
+            .or(file.git_branch)
+            .unwrap_or_else(|| "main".to_owned()),
+        path: args.git_path.or(file.git_path),
+        mirror: database.data_dir.join("policy-mirror.git"),
+    });
     let config = server::Config {
+        git,
         listen,
         policies: args
             .policies

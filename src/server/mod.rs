@@ -1,14 +1,14 @@
 //! `fixpoint serve`: the reconcile loop and the HTTP endpoints around it.
 //!
-//! This first part of the server follows a policy directory with
-//! last-known-good semantics, reconciles it against the catalog in the store
+//! This first part of the server follows a policy directory or a git branch
+//! with last-known-good semantics, reconciles it against the catalog in the store
 //! and a fleet, and serves health, readiness, Prometheus metrics and a status
 //! API. The git source, staging and the agent API build on it.
 //!
 //! # Policy revisions
 //!
 //! Every pass reads the whole policy tree and validates it as one revision (a
-//! directory's revision is the SHA-256 of its file names and contents). A
+//! commit; for a directory, the SHA-256 of its file names and contents). A
 //! revision with errors is recorded with its diagnostics and **not applied**:
 //! the server keeps reconciling the last good one and says so — conditions
 //! `Ready` (the last attempt was applied), `Stalled` (it was not; the message
@@ -34,14 +34,17 @@ use sha2::{Digest, Sha256};
 use tokio::sync::RwLock;
 
 use crate::source::PolicyFile;
+use crate::source::follow::GitSource;
 use crate::store::{PolicyRevision, Store};
 
 /// What the server needs to run.
 #[derive(Debug, Clone)]
 pub struct Config {
     pub listen: SocketAddr,
-    /// The policy directory.
+    /// The policy directory (used when there is no `git` source).
     pub policies: PathBuf,
+    /// A git repository to follow instead of the directory.
+    pub git: Option<GitSource>,
     /// A fleet snapshot to plan, until agents check in.
     pub fleet: Option<PathBuf>,
     /// How often the policy is re-read and the fleet replanned.
@@ -356,15 +359,34 @@ fn directory_revision(dir: &std::path::Path, files: &[PolicyFile]) -> String {
 /// One pass: read and validate the policy, keep it if good, plan.
 async fn reconcile(shared: &Shared) {
     let now = jiff::Timestamp::now();
-    let dir = shared.config.policies.clone();
-    let read = tokio::task::spawn_blocking(move || crate::source::dir::read_tree(&dir)).await;
-    let dir = &shared.config.policies;
-    let files = match read {
-        Ok(Ok(files)) => files,
+    let fetched = match shared.config.git.clone() {
+        Some(git) => {
+            tokio::task::spawn_blocking(move || {
+                git.fetch().map(|r| {
+                    (
+                        r.commit.clone(),
+                        Some(r.author.clone()),
+                        Some(r.time),
+                        r.files,
+                    )
+                })
+            })
+            .await
+        }
+        None => {
+            let dir = shared.config.policies.clone();
+            tokio::task::spawn_blocking(move || {
+                crate::source::dir::read_tree(&dir)
+                    .map(|files| (directory_revision(&dir, &files), None, None, files))
+            })
+            .await
+        }
+    };
+    let (revision, author, committed_at, files) = match fetched {
+        Ok(Ok(read)) => read,
         Ok(Err(e)) => return failed(shared, format!("reading the policy: {e:#}")).await,
         Err(e) => return failed(shared, format!("reading the policy: {e}")).await,
     };
-    let revision = directory_revision(dir, &files);
     let checked = tokio::task::spawn_blocking(move || {
         let inputs: Vec<(&str, &[u8])> = files
             .iter()
@@ -413,8 +435,8 @@ async fn reconcile(shared: &Shared) {
     if changed {
         let record = PolicyRevision {
             revision: revision.clone(),
-            author: None,
-            committed_at: None,
+            author,
+            committed_at,
             attempted_at: now,
             applied: errors == 0,
             diagnostics: serde_json::to_string(

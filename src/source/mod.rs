@@ -10,6 +10,7 @@
 //! file, next to the diagnostics of the files that could be read.
 
 pub mod dir;
+pub mod follow;
 pub mod git;
 
 pub use git::{Revision, read_tree_at};
