@@ -12,6 +12,7 @@ pub mod catalog;
 pub mod fleet;
 pub mod plan;
 pub mod policy;
+pub mod protocol;
 pub mod rating;
 pub mod schedule;
 pub mod version;
