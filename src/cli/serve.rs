@@ -90,10 +90,10 @@ pub fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
     if database.database_url.is_none() {
         database.database_url = file.database_url;
     }
-    if database.data_dir == Path::new(super::DEFAULT_DATA_DIR) {
-        if let Some(dir) = file.data_dir {
-            database.data_dir = dir;
-        }
+    if database.data_dir == Path::new(super::DEFAULT_DATA_DIR)
+        && let Some(dir) = file.data_dir
+    {
+        database.data_dir = dir;
     }
     let git = args.git_url.or(file.git_url).map(|url| GitSource {
         url,
