@@ -44,8 +44,8 @@ use criterion::{BatchSize, Criterion};
 use fixpoint_core::catalog::apt;
 use fixpoint_core::catalog::{Catalog, PackageKind, Platform};
 use fixpoint_core::fleet::{
-    DirectoryFacts, Fleet, InstalledPackage, Inventory, InventoryHash, Machine, OsFacts,
-    parse_dpkg_status,
+    DirectoryFacts, Fleet, InstallResult, InstalledPackage, Inventory, InventoryHash, Machine,
+    OsFacts, Outcome, parse_dpkg_status,
 };
 use fixpoint_core::plan::{ApplicabilityIndex, Applicable, Planner};
 
@@ -673,6 +673,47 @@ fn full_plan(c: &mut Criterion, catalog: &Catalog, fleet: &Fleet, cores: usize) 
         rss_after,
         (rss_after.saturating_sub(rss_before) * 1024) / plan.machines.len().max(1) as u64,
     );
+    // The same fleet with reports, as a running server has them: a third of
+    // the machines report a success for one patch they miss, one in fifty a
+    // failure.
+    let mut reported = fleet.clone();
+    let day = jiff::SignedDuration::from_hours(24);
+    for (n, m) in plan.machines.iter().enumerate() {
+        let Some(p) = m.patches.iter().find(|p| p.state.is_required()) else {
+            continue;
+        };
+        let outcome = if n % 50 == 0 {
+            Some(Outcome::Failed)
+        } else if n % 3 == 0 {
+            Some(Outcome::Succeeded)
+        } else {
+            None
+        };
+        if let Some(outcome) = outcome {
+            reported
+                .add_result(InstallResult {
+                    machine: m.machine.clone(),
+                    patch: p.patch.clone(),
+                    outcome,
+                    at: now - day * 2,
+                    error: (outcome == Outcome::Failed)
+                        .then(|| "dpkg returned an error code (1)".to_owned()),
+                })
+                .expect("a machine of the fleet");
+        }
+    }
+    let results = reported.results().count();
+    let with_reports = planner.plan(&reported, now);
+    println!(
+        "plan with {results} reports: {} compliant; rings {:?}",
+        with_reports.compliance.machines.compliant,
+        with_reports
+            .rollouts
+            .iter()
+            .flat_map(|r| r.rings.iter().map(|g| (g.name, g.release, g.failing)))
+            .collect::<Vec<_>>()
+    );
+    drop(with_reports);
     drop(plan);
     let mut group = c.benchmark_group("full plan");
     group.sample_size(10);
@@ -693,6 +734,10 @@ fn full_plan(c: &mut Criterion, catalog: &Catalog, fleet: &Fleet, cores: usize) 
     group.bench_function(
         "replan the whole fleet, every inventory already evaluated",
         |b| b.iter(|| black_box(planner.plan(fleet, now).machines.len())),
+    );
+    group.bench_function(
+        "replan the whole fleet with reports from a third of the machines",
+        |b| b.iter(|| black_box(planner.plan(&reported, now).machines.len())),
     );
     group.finish();
 

@@ -486,7 +486,8 @@ impl<'p, 'a, 'f> Run<'p, 'a, 'f> {
             self.releases(r, &placement);
         }
         // Per machine: base states.
-        let mut shared: HashMap<BaseKey, usize> = HashMap::new();
+        // The results-free work of each (inventory, placement, exclusions).
+        let mut shared: HashMap<BaseKey, MachineWork<'a>> = HashMap::new();
         for (i, m) in fleet.machines().iter().enumerate() {
             let exclusions: Vec<usize> = policy
                 .exclusions
@@ -495,18 +496,17 @@ impl<'p, 'a, 'f> Run<'p, 'a, 'f> {
                 .filter(|(_, e)| in_scope(m, &e.spec.machines, policy))
                 .map(|(k, _)| k)
                 .collect();
-            let has_results = !fleet.results_of(&m.id).is_empty();
             let key = (m.inventory.clone(), placement[i], exclusions.clone());
-            let work = match shared.get(&key) {
-                Some(&j) if !has_results => self.clone_work(j, m),
-                _ => {
+            let mut work = match shared.get(&key) {
+                Some(template) => self.clone_work(template, m),
+                None => {
                     let w = self.machine_work(m, placement[i], &exclusions);
-                    if !has_results {
-                        shared.insert(key, i);
-                    }
+                    let template = self.clone_work(&w, m);
+                    shared.insert(key, template);
                     w
                 }
             };
+            self.apply_history(&mut work, m);
             self.work.push(work);
         }
         // Rings, in order: each ring's release depends on the ring before it.
@@ -518,8 +518,9 @@ impl<'p, 'a, 'f> Run<'p, 'a, 'f> {
         self.finish()
     }
 
-    fn clone_work(&self, j: usize, m: &Machine) -> MachineWork<'a> {
-        let w = &self.work[j];
+    /// A copy of `w` for machine `m`: the shared base, `m`'s own software
+    /// findings and time zone, no reports.
+    fn clone_work(&self, w: &MachineWork<'a>, m: &Machine) -> MachineWork<'a> {
         MachineWork {
             rollout: w.rollout,
             ring: w.ring,
@@ -618,7 +619,6 @@ impl<'p, 'a, 'f> Run<'p, 'a, 'f> {
     ) -> MachineWork<'a> {
         let policy = self.planner.policy;
         let catalog = self.planner.catalog;
-        let fleet = self.fleet;
         let now = self.now;
         let Some(evaluated) = self.evaluated(m) else {
             return MachineWork {
@@ -634,7 +634,6 @@ impl<'p, 'a, 'f> Run<'p, 'a, 'f> {
             };
         };
         let applicable = &evaluated.applicable[..];
-        let has_results = !fleet.results_of(&m.id).is_empty();
         let mut base: Vec<(&'a Patch, Base<'a>, Option<Timestamp>)> = Vec::new();
         // First pass: approval, declines, exclusions.
         let mut missing: Vec<usize> = Vec::new();
@@ -643,7 +642,6 @@ impl<'p, 'a, 'f> Run<'p, 'a, 'f> {
             let Some(patch) = evaluated.patches[ai] else {
                 continue;
             };
-            let history = has_results.then(|| fleet.history(&m.id, &patch.id));
             let declined = match placement {
                 Some((r, _)) => self.approval_of(r, patch) == Verdict::Declined,
                 None => false,
@@ -654,14 +652,6 @@ impl<'p, 'a, 'f> Run<'p, 'a, 'f> {
                     base.push((
                         patch,
                         Base::Settled(State::InstalledAlthoughDeclined { reason }),
-                        None,
-                    ));
-                } else if let Some(latest) = history.and_then(|h| h.latest())
-                    && latest.outcome == Outcome::PendingReboot
-                {
-                    base.push((
-                        patch,
-                        Base::Settled(State::InstalledPendingReboot { since: latest.at }),
                         None,
                     ));
                 }
@@ -731,18 +721,13 @@ impl<'p, 'a, 'f> Run<'p, 'a, 'f> {
                 }
                 Verdict::Approved { at, .. } => {
                     let cut = self.rollouts[r].cut.get(&key(patch)).copied().unwrap_or(0);
-                    let failures = history.map_or(0, |h| h.failures_in_a_row());
-                    let last = history
-                        .and_then(|h| h.latest())
-                        .filter(|l| l.outcome == Outcome::Failed)
-                        .map(|l| (l.error.clone().filter(|e| !e.is_empty()), l.at));
                     let deadline = self.deadline(r, patch, at);
                     (
                         Base::Required {
                             cut,
-                            failures,
-                            last,
-                            failing_since: history.and_then(|h| h.failing_since()),
+                            failures: 0,
+                            last: None,
+                            failing_since: None,
                         },
                         deadline,
                     )
@@ -806,37 +791,7 @@ impl<'p, 'a, 'f> Run<'p, 'a, 'f> {
             base[bi].2 = None;
         }
         base.sort_by(|a, b| a.0.id.cmp(&b.0.id));
-        // Ring evidence.
-        let mut m_min = usize::MAX;
-        let mut f_min = usize::MAX;
-        let mut failing = Vec::new();
-        for (_, b, _) in &base {
-            if let Base::Required {
-                cut, failing_since, ..
-            } = b
-            {
-                m_min = m_min.min(*cut);
-                if let Some(since) = failing_since {
-                    f_min = f_min.min(*cut);
-                    failing.push((*cut, *since));
-                }
-            }
-        }
-        let mut successes = Vec::new();
-        if let Some((r, _)) = placement {
-            for res in fleet.results_of(&m.id) {
-                if res.outcome == Outcome::Failed {
-                    continue;
-                }
-                if let Some(&k) = catalog
-                    .patches
-                    .get(&res.patch)
-                    .and_then(|p| self.rollouts[r].cut.get(&key(p)))
-                {
-                    successes.push((k, res.at));
-                }
-            }
-        }
+        let (m_min, f_min, failing) = evidence(&base);
         MachineWork {
             rollout: placement.map(|p| p.0),
             ring: placement.map(|p| p.1),
@@ -844,9 +799,97 @@ impl<'p, 'a, 'f> Run<'p, 'a, 'f> {
             m_min,
             f_min,
             failing,
-            successes,
+            successes: Vec::new(),
             software: self.software(m),
             tz: self.machine_zone(m),
+        }
+    }
+
+    /// Adds machine `m`'s reports to its work (computed without them, and
+    /// perhaps shared): failures and their runs on required patches,
+    /// installed patches waiting for a reboot, and the successes gates count.
+    fn apply_history(&mut self, w: &mut MachineWork<'a>, m: &Machine) {
+        let fleet = self.fleet;
+        let results = fleet.results_of(&m.id);
+        if results.is_empty() {
+            return;
+        }
+        let catalog = self.planner.catalog;
+        let evaluated = self.evaluated(m);
+        let mut base: Vec<(&'a Patch, Base<'a>, Option<Timestamp>)> = w.base.to_vec();
+        let mut changed = false;
+        let mut start = 0;
+        while start < results.len() {
+            let id = &results[start].patch;
+            start += results[start..].partition_point(|r| &r.patch == id);
+            let history = fleet.history(&m.id, id);
+            match base.binary_search_by(|(p, _, _)| p.id.cmp(id)) {
+                Ok(bi) => {
+                    if let Base::Required {
+                        failures,
+                        last,
+                        failing_since,
+                        ..
+                    } = &mut base[bi].1
+                    {
+                        *failures = history.failures_in_a_row();
+                        *last = history
+                            .latest()
+                            .filter(|l| l.outcome == Outcome::Failed)
+                            .map(|l| (l.error.clone().filter(|e| !e.is_empty()), l.at));
+                        *failing_since = history.failing_since();
+                        changed = true;
+                    }
+                }
+                Err(at) => {
+                    // Installed (so not in the base) and waiting for a reboot.
+                    let Some(latest) = history.latest() else {
+                        continue;
+                    };
+                    if latest.outcome != Outcome::PendingReboot {
+                        continue;
+                    }
+                    let installed = evaluated.and_then(|e| {
+                        e.applicable
+                            .iter()
+                            .zip(e.patches.iter())
+                            .find_map(|(a, p)| {
+                                (a.patch == *id && matches!(a.state, PatchState::Installed))
+                                    .then_some(*p)
+                                    .flatten()
+                            })
+                    });
+                    if let Some(patch) = installed {
+                        base.insert(
+                            at,
+                            (
+                                patch,
+                                Base::Settled(State::InstalledPendingReboot { since: latest.at }),
+                                None,
+                            ),
+                        );
+                        changed = true;
+                    }
+                }
+            }
+        }
+        if changed {
+            let (m_min, f_min, failing) = evidence(&base);
+            w.base = Arc::from(base);
+            w.m_min = m_min;
+            w.f_min = f_min;
+            w.failing = failing;
+        }
+        if let Some(r) = w.rollout {
+            w.successes = results
+                .iter()
+                .filter(|res| res.outcome != Outcome::Failed)
+                .filter_map(|res| {
+                    let p = catalog.patches.get(&res.patch)?;
+                    let k = self.rollouts[r].cut.get(&key(p))?;
+                    Some((*k, res.at))
+                })
+                .collect();
         }
     }
 
@@ -1175,7 +1218,8 @@ impl<'p, 'a, 'f> Run<'p, 'a, 'f> {
             .filter(|(_, e)| in_scope(m, &e.spec.machines, policy))
             .map(|(k, _)| k)
             .collect();
-        let new = self.machine_work(m, placement, &exclusions);
+        let mut new = self.machine_work(m, placement, &exclusions);
+        self.apply_history(&mut new, m);
         if let Some((r, ring)) = placement {
             let rw = &self.rollouts[r];
             let old = &self.work[i];
@@ -1269,7 +1313,9 @@ impl<'p, 'a, 'f> Run<'p, 'a, 'f> {
             m.time_zone.as_deref(),
         );
         let (patches, patches_compliant, patches_projected) = match shared.get(&key) {
-            Some(hit) if w.successes.is_empty() && w.f_min == usize::MAX => hit.clone(),
+            // The base's address stands for its content (every base is alive
+            // while this runs), and the states depend on nothing else.
+            Some(hit) => hit.clone(),
             _ => {
                 let list: Vec<PatchPlan<'a>> = w
                     .base
@@ -1687,6 +1733,29 @@ impl<'p, 'a, 'f> Run<'p, 'a, 'f> {
         }
         Some(latest)
     }
+}
+
+/// The ring evidence of a base: the lowest release index among required
+/// patches, the lowest among failing ones, and (release, since) of each failing.
+fn evidence(
+    base: &[(&Patch, Base<'_>, Option<Timestamp>)],
+) -> (usize, usize, Vec<(usize, Timestamp)>) {
+    let mut m_min = usize::MAX;
+    let mut f_min = usize::MAX;
+    let mut failing = Vec::new();
+    for (_, b, _) in base {
+        if let Base::Required {
+            cut, failing_since, ..
+        } = b
+        {
+            m_min = m_min.min(*cut);
+            if let Some(since) = failing_since {
+                f_min = f_min.min(*cut);
+                failing.push((*cut, *since));
+            }
+        }
+    }
+    (m_min, f_min, failing)
 }
 
 fn tally(t: &mut Tally, compliant: bool) {
