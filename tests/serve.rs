@@ -37,16 +37,26 @@ fn copy_policies(to: &Path) {
 /// Starts `fixpoint serve` on a free port with a copy of `policies/`, the
 /// example fleet, a reconcile every second, SQLite in a temporary directory.
 fn start(extra: &[&str]) -> Server {
-    let dir = tempfile::tempdir().expect("tempdir");
+    start_in(tempfile::tempdir().expect("tempdir"), true, extra)
+}
+
+/// As [`start`], in `dir`; without the snapshot the server plans the fleet in
+/// its database.
+fn start_in(dir: tempfile::TempDir, snapshot: bool, extra: &[&str]) -> Server {
     let policies = dir.path().join("policies");
     copy_policies(&policies);
-    let mut child = Command::new(env!("CARGO_BIN_EXE_fixpoint"))
+    let mut command = Command::new(env!("CARGO_BIN_EXE_fixpoint"));
+    command
         .arg("serve")
         .args(["--listen", "127.0.0.1:0", "--reconcile-interval", "1s"])
         .arg("--policies")
-        .arg(&policies)
-        .arg("--fleet")
-        .arg(root().join("examples/fleet/snapshot.json"))
+        .arg(&policies);
+    if snapshot {
+        command
+            .arg("--fleet")
+            .arg(root().join("examples/fleet/snapshot.json"));
+    }
+    let mut child = command
         .arg("--data-dir")
         .arg(dir.path().join("data"))
         .args(extra)
@@ -340,4 +350,42 @@ fn a_git_branch_is_followed_and_a_broken_push_keeps_the_last_good_commit() {
             .contains("policies/rollouts.yaml:"),
         "{v:#}"
     );
+}
+
+#[test]
+fn without_a_snapshot_the_server_plans_the_machines_in_its_database() {
+    use fixpoint_core::fleet::Fleet;
+    let dir = tempfile::tempdir().expect("tempdir");
+    // Two machines of the example fleet, enrolled and checked in as agents would.
+    let example = Fleet::from_snapshot(
+        &std::fs::read(root().join("examples/fleet/snapshot.json")).expect("snapshot"),
+    )
+    .expect("example fleet");
+    let data = dir.path().join("data");
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("runtime");
+    runtime.block_on(async {
+        let store = fixpoint::store::Store::open_in_data_dir(&data)
+            .await
+            .expect("store");
+        let now = jiff::Timestamp::now();
+        for m in &example.machines()[..2] {
+            let inventory = example.inventory_of(m).expect("inventory");
+            store
+                .put_inventory(inventory, now)
+                .await
+                .expect("inventory");
+            store
+                .enroll(m, &format!("hash-{}", m.id), now)
+                .await
+                .expect("enroll");
+            store.check_in(m, now).await.expect("check in");
+        }
+        store.close().await;
+    });
+    let s = start_in(dir, false, &[]);
+    let v = wait_for(&s, "a plan", |v| !v["plan"].is_null());
+    assert_eq!(v["plan"]["machines"], 2, "{v:#}");
 }

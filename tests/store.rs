@@ -351,3 +351,136 @@ async fn policy_revisions_keep_one_row_per_revision_with_the_latest_attempt() {
         );
     }
 }
+
+#[tokio::test]
+async fn enrolled_machines_inventories_and_reports_come_back_as_a_fleet() {
+    use fixpoint::store::ReportedResult;
+    use fixpoint_core::fleet::{
+        Fleet, InstallResult, InstalledPackage, Inventory, Machine, Outcome,
+    };
+    let t = |s: &str| s.parse::<jiff::Timestamp>().expect("instant");
+    let inventory = Inventory::new(
+        Platform::new("debian", Some("12")),
+        vec![
+            InstalledPackage::new("libssl3", "amd64", "3.0.14-1~deb12u2")
+                .built_from("openssl", "3.0.14-1~deb12u2"),
+            InstalledPackage::new("curl", "amd64", "7.88.1-10+deb12u7"),
+        ],
+    )
+    .expect("valid");
+    let machine = |id: &str| -> Machine {
+        serde_json::from_value(serde_json::json!({
+            "id": id,
+            "hostname": format!("{id}.corp.example"),
+            "labels": {"role": "web"},
+            "os": {"family": "debian", "version": "12"},
+            "timeZone": "Europe/Berlin",
+            "inventory": inventory.hash().to_string(),
+        }))
+        .expect("machine")
+    };
+    let report = |id: &str, instruction: &str, outcome: Outcome| ReportedResult {
+        machine: id.into(),
+        instruction: instruction.into(),
+        patch: PatchId("openssl/3.0.15-1~deb12u1".into()),
+        release: Some("r-0123456789ab".into()),
+        outcome,
+        at: t("2026-11-25T02:10:00Z"),
+        detail: (outcome == Outcome::Failed)
+            .then(|| "dpkg: error processing package libssl3".into()),
+    };
+    for (db, store) in backends("fleet").await.stores {
+        store
+            .enroll(&machine("web-1"), "hash-1", t("2026-11-24T00:00:00Z"))
+            .await
+            .expect("enroll");
+        store
+            .enroll(&machine("web-2"), "hash-2", t("2026-11-24T00:00:00Z"))
+            .await
+            .expect("enroll");
+        store
+            .enroll(
+                &machine("never-checked-in"),
+                "hash-3",
+                t("2026-11-24T00:00:00Z"),
+            )
+            .await
+            .expect("enroll");
+        assert_eq!(
+            store
+                .machine_with_credential("hash-2")
+                .await
+                .expect("lookup")
+                .as_deref(),
+            Some("web-2"),
+            "{db}"
+        );
+        assert_eq!(
+            store.machine_with_credential("nope").await.expect("lookup"),
+            None,
+            "{db}"
+        );
+        assert!(
+            !store.has_inventory(inventory.hash()).await.expect("has"),
+            "{db}"
+        );
+        store
+            .put_inventory(&inventory, t("2026-11-25T00:00:00Z"))
+            .await
+            .expect("put");
+        store
+            .put_inventory(&inventory, t("2026-11-25T00:01:00Z"))
+            .await
+            .expect("put again");
+        assert!(
+            store.has_inventory(inventory.hash()).await.expect("has"),
+            "{db}"
+        );
+        store
+            .check_in(&machine("web-1"), t("2026-11-25T01:00:00Z"))
+            .await
+            .expect("check in");
+        store
+            .check_in(&machine("web-2"), t("2026-11-25T01:00:00Z"))
+            .await
+            .expect("check in");
+        let first = store
+            .record_results(&[
+                report("web-1", "i-1", Outcome::Failed),
+                report("web-2", "i-2", Outcome::Succeeded),
+            ])
+            .await
+            .expect("report");
+        assert_eq!(first, 2, "{db}");
+        // The agent retries the same report: nothing is counted twice.
+        let again = store
+            .record_results(&[report("web-1", "i-1", Outcome::Failed)])
+            .await
+            .expect("report");
+        assert_eq!(again, 0, "{db}");
+
+        let mut expected = Fleet::new();
+        expected.add_inventory(inventory.clone());
+        expected.add_machine(machine("web-1")).expect("machine");
+        expected.add_machine(machine("web-2")).expect("machine");
+        expected
+            .add_result(InstallResult {
+                machine: "web-1".into(),
+                patch: PatchId("openssl/3.0.15-1~deb12u1".into()),
+                outcome: Outcome::Failed,
+                at: t("2026-11-25T02:10:00Z"),
+                error: Some("dpkg: error processing package libssl3".into()),
+            })
+            .expect("result");
+        expected
+            .add_result(InstallResult {
+                machine: "web-2".into(),
+                patch: PatchId("openssl/3.0.15-1~deb12u1".into()),
+                outcome: Outcome::Succeeded,
+                at: t("2026-11-25T02:10:00Z"),
+                error: None,
+            })
+            .expect("result");
+        assert_eq!(store.fleet().await.expect("fleet"), expected, "{db}");
+    }
+}

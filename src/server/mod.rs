@@ -479,17 +479,26 @@ async fn reconcile(shared: &Shared) {
         Ok(c) => c,
         Err(e) => return failed(shared, format!("loading the catalog: {e}")).await,
     };
+    // The fleet agents reported, unless a snapshot is configured.
+    let stored = match shared.config.fleet {
+        Some(_) => None,
+        None => match shared.store.fleet().await {
+            Ok(f) => Some(f),
+            Err(e) => return failed(shared, format!("loading the fleet: {e}")).await,
+        },
+    };
     let fleet_path = shared.config.fleet.clone();
     let planned = tokio::task::spawn_blocking(move || -> anyhow::Result<PlanSummary> {
-        let fleet = match &fleet_path {
-            Some(path) => {
+        let fleet = match (&fleet_path, stored) {
+            (Some(path), _) => {
                 let bytes = std::fs::read(path).with_context(|| {
                     format!("cannot read the fleet snapshot {}", path.display())
                 })?;
                 Fleet::from_snapshot(&bytes)
                     .with_context(|| format!("fleet snapshot {}", path.display()))?
             }
-            None => Fleet::new(),
+            (None, Some(fleet)) => fleet,
+            (None, None) => Fleet::new(),
         };
         let p = plan::compute(&set, &catalog, &fleet, now);
         Ok(PlanSummary {

@@ -21,9 +21,11 @@ use sqlx::any::{AnyPoolOptions, AnyRow};
 use sqlx::{AnyPool, Row};
 
 mod catalog;
+mod fleet;
 mod policy;
 
 pub use catalog::{ImportStats, PatchQuery, SourceState, SourceUpdate, Validators};
+pub use fleet::ReportedResult;
 pub use policy::PolicyRevision;
 
 /// Which database is behind a [`Store`].

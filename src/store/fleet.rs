@@ -1,0 +1,242 @@
+//! The fleet as agents report it: enrolled machines with their credentials'
+//! hashes, distinct inventories stored once, check-ins, and install results
+//! counted once per instruction.
+
+use fixpoint_core::catalog::{PatchId, Platform};
+use fixpoint_core::fleet::{
+    Fleet, InstallResult, InstalledPackage, Inventory, InventoryHash, Machine, Outcome,
+};
+use serde::{Deserialize, Serialize};
+use sqlx::Row;
+
+use super::{Result, Store, corrupt, from_unix, to_unix};
+
+/// How an inventory is stored: its platform and packages, as JSON.
+#[derive(Serialize, Deserialize)]
+struct InventoryDocument {
+    platform: String,
+    packages: Vec<InstalledPackage>,
+}
+
+/// One result an agent reported.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ReportedResult {
+    pub machine: String,
+    /// The instruction it answers; a report retried with the same id is a duplicate.
+    pub instruction: String,
+    pub patch: PatchId,
+    pub release: Option<String>,
+    pub outcome: Outcome,
+    pub at: jiff::Timestamp,
+    /// The error or log tail.
+    pub detail: Option<String>,
+}
+
+fn outcome_text(o: Outcome) -> &'static str {
+    match o {
+        Outcome::Succeeded => "succeeded",
+        Outcome::PendingReboot => "pendingReboot",
+        Outcome::Failed => "failed",
+    }
+}
+
+fn outcome_from(text: &str) -> Option<Outcome> {
+    match text {
+        "succeeded" => Some(Outcome::Succeeded),
+        "pendingReboot" => Some(Outcome::PendingReboot),
+        "failed" => Some(Outcome::Failed),
+        _ => None,
+    }
+}
+
+impl Store {
+    /// Enrolls a machine: its id, facts and the hash of the credential it was
+    /// given (never the credential itself). Enrolling an id again replaces its
+    /// credential and facts.
+    pub async fn enroll(
+        &self,
+        machine: &Machine,
+        credential_hash: &str,
+        now: jiff::Timestamp,
+    ) -> Result<()> {
+        let facts = serde_json::to_string(machine).map_err(|e| corrupt("machine facts", e))?;
+        sqlx::query(
+            "INSERT INTO machines (id, hostname, credential_hash, enrolled_at, facts) \
+             VALUES ($1, $2, $3, $4, $5) \
+             ON CONFLICT (id) DO UPDATE SET hostname = $2, credential_hash = $3, enrolled_at = $4, facts = $5",
+        )
+        .bind(&machine.id)
+        .bind(&machine.hostname)
+        .bind(credential_hash)
+        .bind(to_unix(now))
+        .bind(facts)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    /// The machine a credential hash belongs to.
+    pub async fn machine_with_credential(&self, credential_hash: &str) -> Result<Option<String>> {
+        Ok(
+            sqlx::query_scalar("SELECT id FROM machines WHERE credential_hash = $1")
+                .bind(credential_hash)
+                .fetch_optional(&self.pool)
+                .await?,
+        )
+    }
+
+    /// Whether an inventory with this hash is stored.
+    pub async fn has_inventory(&self, hash: &InventoryHash) -> Result<bool> {
+        let found: Option<String> =
+            sqlx::query_scalar("SELECT sha256 FROM inventories WHERE sha256 = $1")
+                .bind(hash.as_str())
+                .fetch_optional(&self.pool)
+                .await?;
+        Ok(found.is_some())
+    }
+
+    /// Stores an inventory unless one with the same content is there.
+    pub async fn put_inventory(&self, inventory: &Inventory, now: jiff::Timestamp) -> Result<()> {
+        let document = serde_json::to_vec(&InventoryDocument {
+            platform: inventory.platform().to_string(),
+            packages: inventory.packages().to_vec(),
+        })
+        .map_err(|e| corrupt("inventory", e))?;
+        sqlx::query(
+            "INSERT INTO inventories (sha256, document, first_seen) VALUES ($1, $2, $3) \
+             ON CONFLICT (sha256) DO NOTHING",
+        )
+        .bind(inventory.hash().as_str())
+        .bind(document)
+        .bind(to_unix(now))
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    /// Records a check-in: the machine's current facts and inventory (which
+    /// must be stored already).
+    pub async fn check_in(&self, machine: &Machine, now: jiff::Timestamp) -> Result<()> {
+        let facts = serde_json::to_string(machine).map_err(|e| corrupt("machine facts", e))?;
+        let mut tx = self.pool.begin().await?;
+        sqlx::query(
+            "UPDATE machines SET hostname = $2, facts = $3, inventory_sha256 = $4, last_check_in = $5 \
+             WHERE id = $1",
+        )
+        .bind(&machine.id)
+        .bind(&machine.hostname)
+        .bind(facts)
+        .bind(machine.inventory.as_str())
+        .bind(to_unix(now))
+        .execute(&mut *tx)
+        .await?;
+        sqlx::query(
+            "INSERT INTO check_ins (machine_id, at, inventory_sha256) VALUES ($1, $2, $3) \
+             ON CONFLICT (machine_id, at) DO UPDATE SET inventory_sha256 = $3",
+        )
+        .bind(&machine.id)
+        .bind(to_unix(now))
+        .bind(machine.inventory.as_str())
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// Stores reported results in one transaction; returns how many were new
+    /// (the rest repeated an instruction id already stored).
+    pub async fn record_results(&self, results: &[ReportedResult]) -> Result<usize> {
+        let mut tx = self.pool.begin().await?;
+        let mut new = 0;
+        for r in results {
+            let done = sqlx::query(
+                "INSERT INTO install_results (machine_id, patch_id, release_id, at, outcome, detail, instruction_id) \
+                 VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT DO NOTHING",
+            )
+            .bind(&r.machine)
+            .bind(r.patch.as_str())
+            .bind(r.release.as_deref())
+            .bind(to_unix(r.at))
+            .bind(outcome_text(r.outcome))
+            .bind(r.detail.as_deref())
+            .bind(&r.instruction)
+            .execute(&mut *tx)
+            .await?;
+            new += usize::try_from(done.rows_affected()).unwrap_or(0);
+        }
+        tx.commit().await?;
+        Ok(new)
+    }
+
+    /// The fleet: every machine that has checked in with an inventory, the
+    /// inventories they use, and their results.
+    pub async fn fleet(&self) -> Result<Fleet> {
+        let mut fleet = Fleet::new();
+        let rows = sqlx::query(
+            "SELECT DISTINCT i.sha256, i.document FROM inventories i \
+             JOIN machines m ON m.inventory_sha256 = i.sha256 ORDER BY i.sha256",
+        )
+        .fetch_all(&self.pool)
+        .await?;
+        for row in &rows {
+            let sha: String = row.try_get("sha256")?;
+            let bytes: Vec<u8> = row.try_get("document")?;
+            let doc: InventoryDocument = serde_json::from_slice(&bytes)
+                .map_err(|e| corrupt(format!("inventory {sha}"), e))?;
+            let inventory = Inventory::new(Platform(doc.platform), doc.packages)
+                .map_err(|e| corrupt(format!("inventory {sha}"), e))?;
+            if inventory.hash().as_str() != sha {
+                return Err(corrupt(
+                    format!("inventory {sha}"),
+                    format!("its content hashes to {}", inventory.hash()),
+                ));
+            }
+            fleet.add_inventory(inventory);
+        }
+        let rows = sqlx::query(
+            "SELECT id, facts, inventory_sha256 FROM machines \
+             WHERE inventory_sha256 IS NOT NULL ORDER BY id",
+        )
+        .fetch_all(&self.pool)
+        .await?;
+        for row in &rows {
+            let id: String = row.try_get("id")?;
+            let facts: String = row.try_get("facts")?;
+            let sha: String = row.try_get("inventory_sha256")?;
+            let mut machine: Machine = serde_json::from_str(&facts)
+                .map_err(|e| corrupt(format!("facts of machine {id}"), e))?;
+            machine.id = id.clone();
+            machine.inventory = sha
+                .parse()
+                .map_err(|_| corrupt(format!("machine {id}"), "inventory hash"))?;
+            fleet
+                .add_machine(machine)
+                .map_err(|e| corrupt(format!("machine {id}"), e))?;
+        }
+        let rows = sqlx::query(
+            "SELECT machine_id, patch_id, at, outcome, detail FROM install_results ORDER BY machine_id, at",
+        )
+        .fetch_all(&self.pool)
+        .await?;
+        for row in &rows {
+            let machine: String = row.try_get("machine_id")?;
+            if fleet.machine(&machine).is_none() {
+                continue;
+            }
+            let outcome: String = row.try_get("outcome")?;
+            let Some(outcome) = outcome_from(&outcome) else {
+                continue;
+            };
+            fleet
+                .add_result(InstallResult {
+                    machine: machine.clone(),
+                    patch: PatchId(row.try_get("patch_id")?),
+                    outcome,
+                    at: from_unix(row.try_get("at")?)?,
+                    error: row.try_get("detail")?,
+                })
+                .map_err(|e| corrupt(format!("result of machine {machine}"), e))?;
+        }
+        Ok(fleet)
+    }
+}
