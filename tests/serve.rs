@@ -389,3 +389,133 @@ fn without_a_snapshot_the_server_plans_the_machines_in_its_database() {
     let v = wait_for(&s, "a plan", |v| !v["plan"].is_null());
     assert_eq!(v["plan"]["machines"], 2, "{v:#}");
 }
+
+fn post(
+    url: &str,
+    credential: Option<&str>,
+    body: String,
+) -> (u16, Option<String>, serde_json::Value) {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("runtime");
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    runtime.block_on(async {
+        let client = reqwest::Client::new();
+        let mut request = client
+            .post(url)
+            .header("content-type", "application/json")
+            .body(body);
+        if let Some(c) = credential {
+            request = request.bearer_auth(c);
+        }
+        let r = request.send().await.expect("request");
+        let status = r.status().as_u16();
+        let etag = r
+            .headers()
+            .get("etag")
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_owned);
+        let text = r.text().await.expect("body");
+        let json = serde_json::from_str(&text).unwrap_or(serde_json::Value::String(text));
+        (status, etag, json)
+    })
+}
+
+#[test]
+fn an_agent_enrolls_checks_in_and_is_planned() {
+    let s = start_in(
+        tempfile::tempdir().expect("tempdir"),
+        false,
+        &["--enrollment-token", "s3cret-token"],
+    );
+    let enroll = |token: &str| {
+        post(
+            &format!("{}/api/v1/enroll", s.base),
+            None,
+            serde_json::json!({
+                "token": token,
+                "facts": {"hostname": "web-9.corp.example", "os": {"family": "debian", "version": "12"},
+                          "labels": {"role": "web"}, "timeZone": "Europe/Berlin"}
+            })
+            .to_string(),
+        )
+    };
+    let (code, _, body) = enroll("wrong-token");
+    assert_eq!(code, 401, "{body}");
+    let (code, _, body) = enroll("s3cret-token");
+    assert_eq!(code, 201, "{body}");
+    let credential = body["credential"].as_str().expect("credential").to_owned();
+    let agent = body["agentId"].as_str().expect("agent id").to_owned();
+    assert_eq!(credential.len(), 64);
+
+    let snapshot: serde_json::Value = serde_json::from_slice(
+        &std::fs::read(root().join("examples/fleet/snapshot.json")).expect("snapshot"),
+    )
+    .expect("json");
+    let (hash, inventory) = snapshot["inventories"]
+        .as_object()
+        .and_then(|o| o.iter().next())
+        .map(|(k, v)| (k.clone(), v.clone()))
+        .expect("an inventory");
+    let facts = serde_json::json!({"hostname": "web-9.corp.example", "os": {"family": "debian", "version": "12"},
+                                   "labels": {"role": "web"}, "timeZone": "Europe/Berlin"});
+    let check_in = |credential: Option<&str>, inventory: serde_json::Value| {
+        post(
+            &format!("{}/api/v1/check-in", s.base),
+            credential,
+            serde_json::json!({"facts": facts, "inventory": inventory}).to_string(),
+        )
+    };
+    // Without a credential, or with someone else's: refused.
+    let unchanged = serde_json::json!({"kind": "unchanged", "hash": hash});
+    assert_eq!(check_in(None, unchanged.clone()).0, 401);
+    assert_eq!(check_in(Some("not-a-credential"), unchanged.clone()).0, 401);
+    // A hash the server has never seen: it asks for the inventory.
+    let (code, _, body) = check_in(Some(&credential), unchanged.clone());
+    assert_eq!(code, 200, "{body}");
+    assert_eq!(body["inventoryNeeded"], true, "{body}");
+    // The full inventory, then only its hash.
+    let full = serde_json::json!({"kind": "full", "platform": inventory["platform"], "packages": inventory["packages"]});
+    let (code, etag, body) = check_in(Some(&credential), full);
+    assert_eq!(code, 200, "{body}");
+    assert_eq!(body["inventoryNeeded"], false, "{body}");
+    assert_eq!(
+        etag,
+        Some(format!("\"{}\"", body["etag"].as_str().expect("etag")))
+    );
+    let (code, _, body) = check_in(Some(&credential), unchanged);
+    assert_eq!(code, 200, "{body}");
+    assert_eq!(body["inventoryNeeded"], false, "{body}");
+    // Malformed JSON and unknown fields: 400 with the reason.
+    let (code, _, body) = post(
+        &format!("{}/api/v1/check-in", s.base),
+        Some(&credential),
+        "{\"facts\": 1".into(),
+    );
+    assert_eq!(code, 400, "{body}");
+    assert_eq!(body["error"], "badRequest", "{body}");
+    let (code, _, body) = post(
+        &format!("{}/api/v1/check-in", s.base),
+        Some(&credential),
+        serde_json::json!({"facts": facts, "inventory": {"kind": "unchanged", "hash": hash}, "extra": 1}).to_string(),
+    );
+    assert_eq!(code, 400, "{body}");
+    assert!(
+        body["detail"].as_str().unwrap_or("").contains("extra"),
+        "{body}"
+    );
+    // Too large: 413.
+    let (code, _, _) = post(
+        &format!("{}/api/v1/check-in", s.base),
+        Some(&credential),
+        " ".repeat(33 * 1024 * 1024),
+    );
+    assert_eq!(code, 413);
+    // The next pass plans the agent's machine.
+    let v = wait_for(&s, "the agent planned", |v| v["plan"]["machines"] == 1);
+    assert_eq!(v["plan"]["machines"], 1);
+    let (_, metrics) = get(&format!("{}/metrics", s.base));
+    assert!(metrics.contains("fixpoint_check_ins_total 2"), "{metrics}");
+    assert!(agent.starts_with("agent-"), "{agent}");
+}

@@ -37,7 +37,10 @@ pub struct ServeArgs {
     /// The policy directory inside the repository [default: the root].
     #[arg(long, env = "FIXPOINT_GIT_PATH")]
     pub git_path: Option<PathBuf>,
-    /// Fleet snapshot to plan until agents check in (docs/fleet-snapshot.md).
+    /// The token agents enroll with (unset: enrollment is closed).
+    #[arg(long, env = "FIXPOINT_ENROLLMENT_TOKEN", hide_env_values = true)]
+    pub enrollment_token: Option<String>,
+    /// Fleet snapshot to plan instead of the agents' reports (docs/fleet-snapshot.md).
     #[arg(long, env = "FIXPOINT_FLEET")]
     pub fleet: Option<PathBuf>,
     /// How often the policy is re-read and the fleet replanned, e.g. 30s, 5m [default: 1m].
@@ -55,6 +58,7 @@ struct FileConfig {
     policies: Option<PathBuf>,
     fleet: Option<PathBuf>,
     reconcile_interval: Option<String>,
+    enrollment_token: Option<String>,
     git_url: Option<String>,
     git_branch: Option<String>,
     git_path: Option<PathBuf>,
@@ -113,6 +117,7 @@ pub fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
             .unwrap_or_else(|| PathBuf::from("policies")),
         fleet: args.fleet.or(file.fleet),
         reconcile_interval: Duration::from_secs(seconds),
+        enrollment_token: args.enrollment_token.or(file.enrollment_token),
     };
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()

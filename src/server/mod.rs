@@ -33,6 +33,8 @@ use serde::Serialize;
 use sha2::{Digest, Sha256};
 use tokio::sync::RwLock;
 
+mod agent;
+
 use crate::source::PolicyFile;
 use crate::source::follow::GitSource;
 use crate::store::{PolicyRevision, Store};
@@ -49,7 +51,12 @@ pub struct Config {
     pub fleet: Option<PathBuf>,
     /// How often the policy is re-read and the fleet replanned.
     pub reconcile_interval: Duration,
+    /// The token agents enroll with; `None`: enrollment is closed.
+    pub enrollment_token: Option<String>,
 }
+
+/// Each machine's instructions, by machine id.
+type Instructed = std::collections::HashMap<String, fixpoint_core::protocol::Instructions>;
 
 /// A condition in Flux's sense.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -109,6 +116,7 @@ struct Metrics {
     invalid_revisions: AtomicU64,
     /// Of the last pass, in microseconds.
     reconcile_micros: AtomicU64,
+    check_ins: AtomicU64,
 }
 
 struct Shared {
@@ -118,6 +126,8 @@ struct Shared {
     metrics: Metrics,
     /// The last good policy and its revision.
     good: RwLock<Option<(String, Arc<PolicySet>)>>,
+    /// Each machine's instructions from the last plan, by machine id.
+    instructions: RwLock<std::collections::HashMap<String, fixpoint_core::protocol::Instructions>>,
 }
 
 /// Runs the server until `shutdown` completes: binds, prints the address it
@@ -138,6 +148,7 @@ pub async fn run(
         status: RwLock::new(Status::default()),
         metrics: Metrics::default(),
         good: RwLock::new(None),
+        instructions: RwLock::new(std::collections::HashMap::new()),
     });
     // Scripts and tests read this line to find the port.
     println!("fixpoint: listening on http://{address}");
@@ -162,6 +173,15 @@ fn router(shared: Arc<Shared>) -> Router {
         .route("/readyz", get(readyz))
         .route("/metrics", get(metrics))
         .route("/api/v1/status", get(status))
+        .route(
+            fixpoint_core::protocol::ENROLL_PATH,
+            axum::routing::post(agent::enroll),
+        )
+        .route(
+            fixpoint_core::protocol::CHECK_IN_PATH,
+            axum::routing::post(agent::check_in),
+        )
+        .layer(axum::extract::DefaultBodyLimit::max(agent::MAX_BODY))
         .with_state(shared)
 }
 
@@ -237,6 +257,11 @@ fn render_metrics(status: &Status, m: &Metrics) -> String {
         "1 when the last attempted policy revision was not applied.",
     );
     family(
+        "fixpoint_check_ins_total",
+        "counter",
+        "Agent check-ins recorded (facts and inventory stored).",
+    );
+    family(
         "fixpoint_fleet_machines",
         "gauge",
         "Machines in the last plan.",
@@ -270,6 +295,11 @@ fn render_metrics(status: &Status, m: &Metrics) -> String {
         out,
         "fixpoint_policy_invalid_revisions_total {}",
         m.invalid_revisions.load(Ordering::Relaxed)
+    );
+    let _ = writeln!(
+        out,
+        "fixpoint_check_ins_total {}",
+        m.check_ins.load(Ordering::Relaxed)
     );
     #[allow(clippy::cast_precision_loss)]
     let seconds = m.reconcile_micros.load(Ordering::Relaxed) as f64 / 1e6;
@@ -488,30 +518,54 @@ async fn reconcile(shared: &Shared) {
         },
     };
     let fleet_path = shared.config.fleet.clone();
-    let planned = tokio::task::spawn_blocking(move || -> anyhow::Result<PlanSummary> {
-        let fleet = match (&fleet_path, stored) {
-            (Some(path), _) => {
-                let bytes = std::fs::read(path).with_context(|| {
-                    format!("cannot read the fleet snapshot {}", path.display())
-                })?;
-                Fleet::from_snapshot(&bytes)
-                    .with_context(|| format!("fleet snapshot {}", path.display()))?
-            }
-            (None, Some(fleet)) => fleet,
-            (None, None) => Fleet::new(),
-        };
-        let p = plan::compute(&set, &catalog, &fleet, now);
-        Ok(PlanSummary {
-            computed_at: Some(now),
-            revision: good_revision,
-            machines: p.machines.len(),
-            compliance: p.compliance,
-            catalog_patches: catalog.len(),
+    let planned =
+        tokio::task::spawn_blocking(move || -> anyhow::Result<(PlanSummary, Instructed)> {
+            let fleet = match (&fleet_path, stored) {
+                (Some(path), _) => {
+                    let bytes = std::fs::read(path).with_context(|| {
+                        format!("cannot read the fleet snapshot {}", path.display())
+                    })?;
+                    Fleet::from_snapshot(&bytes)
+                        .with_context(|| format!("fleet snapshot {}", path.display()))?
+                }
+                (None, Some(fleet)) => fleet,
+                (None, None) => Fleet::new(),
+            };
+            let p = plan::compute(&set, &catalog, &fleet, now);
+            let instructions: Instructed = p
+                .machines
+                .iter()
+                .map(|m| {
+                    let inventory = fleet
+                        .machine(&m.machine)
+                        .and_then(|x| fleet.inventory_of(x));
+                    (
+                        m.machine.clone(),
+                        fixpoint_core::protocol::instructions_for(
+                            &p,
+                            m,
+                            &catalog,
+                            &set,
+                            inventory.map(|i| &**i),
+                        ),
+                    )
+                })
+                .collect();
+            Ok((
+                PlanSummary {
+                    computed_at: Some(now),
+                    revision: good_revision,
+                    machines: p.machines.len(),
+                    compliance: p.compliance.clone(),
+                    catalog_patches: catalog.len(),
+                },
+                instructions,
+            ))
         })
-    })
-    .await;
+        .await;
     match planned {
-        Ok(Ok(summary)) => {
+        Ok(Ok((summary, instructions))) => {
+            *shared.instructions.write().await = instructions;
             let mut status = shared.status.write().await;
             status.plan = Some(summary);
             status.error = None;
