@@ -519,3 +519,102 @@ fn an_agent_enrolls_checks_in_and_is_planned() {
     assert!(metrics.contains("fixpoint_check_ins_total 2"), "{metrics}");
     assert!(agent.starts_with("agent-"), "{agent}");
 }
+
+#[test]
+fn reports_are_matched_to_their_instructions_and_counted_once() {
+    use fixpoint::store::{SourceUpdate, Store};
+    use fixpoint_core::catalog::Advisory;
+    let dir = tempfile::tempdir().expect("tempdir");
+    // The example catalog in the server's database.
+    let advisories: Vec<Advisory> = serde_json::from_slice(
+        &std::fs::read(root().join("examples/fleet/catalog.json")).expect("catalog"),
+    )
+    .expect("advisories");
+    let data = dir.path().join("data");
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("runtime")
+        .block_on(async {
+            let store = Store::open_in_data_dir(&data).await.expect("store");
+            let update = SourceUpdate {
+                name: "example".into(),
+                kind: "osv".into(),
+                location: "examples/fleet/catalog.json".into(),
+                ..SourceUpdate::default()
+            };
+            store
+                .replace_source(&update, &advisories, jiff::Timestamp::now())
+                .await
+                .expect("import");
+            store.close().await;
+        });
+    let s = start_in(dir, false, &["--enrollment-token", "s3cret-token"]);
+    let facts = serde_json::json!({"hostname": "web-9.corp.example", "os": {"family": "debian", "version": "12"},
+                                   "labels": {"role": "web", "ring": "canary"}, "timeZone": "Europe/Berlin"});
+    let enroll = || {
+        let (code, _, body) = post(
+            &format!("{}/api/v1/enroll", s.base),
+            None,
+            serde_json::json!({"token": "s3cret-token", "facts": facts}).to_string(),
+        );
+        assert_eq!(code, 201, "{body}");
+        body["credential"].as_str().expect("credential").to_owned()
+    };
+    let a = enroll();
+    let b = enroll();
+    let snapshot: serde_json::Value = serde_json::from_slice(
+        &std::fs::read(root().join("examples/fleet/snapshot.json")).expect("snapshot"),
+    )
+    .expect("json");
+    let web = snapshot["machines"][0]["inventory"]
+        .as_str()
+        .expect("hash")
+        .to_owned();
+    let inventory = &snapshot["inventories"][&web];
+    let check_in = |credential: &str, inventory: serde_json::Value| {
+        let (code, _, body) = post(
+            &format!("{}/api/v1/check-in", s.base),
+            Some(credential),
+            serde_json::json!({"facts": facts, "inventory": inventory}).to_string(),
+        );
+        assert_eq!(code, 200, "{body}");
+        body
+    };
+    let full = serde_json::json!({"kind": "full", "platform": inventory["platform"], "packages": inventory["packages"]});
+    check_in(&a, full);
+    wait_for(&s, "agent A planned", |v| v["plan"]["machines"] == 1);
+    let body = check_in(&a, serde_json::json!({"kind": "unchanged", "hash": web}));
+    let items = body["instructions"]["items"]
+        .as_array()
+        .expect("items")
+        .clone();
+    assert!(
+        !items.is_empty(),
+        "the canary web machine misses approved patches: {body}"
+    );
+    let id = items[0]["id"].as_str().expect("id").to_owned();
+    let report = |credential: &str, id: &str| {
+        post(
+            &format!("{}/api/v1/report", s.base),
+            Some(credential),
+            serde_json::json!({"results": [{"instructionId": id, "outcome": "failed", "exitCode": 100,
+                                            "logTail": "E: Sub-process /usr/bin/dpkg returned an error code (1)",
+                                            "at": "2026-11-25T02:10:00Z"}]})
+            .to_string(),
+        )
+    };
+    let (code, _, body) = report(&a, &id);
+    assert_eq!(code, 200, "{body}");
+    assert_eq!(body, serde_json::json!({"accepted": 1, "duplicates": 0}));
+    // The agent did not get the acknowledgement and sends it again.
+    let (code, _, body) = report(&a, &id);
+    assert_eq!(code, 200, "{body}");
+    assert_eq!(body, serde_json::json!({"accepted": 0, "duplicates": 1}));
+    // Agent B cannot report on A's instruction, nor anyone on an unknown one.
+    let (code, _, body) = report(&b, &id);
+    assert_eq!(code, 400, "{body}");
+    assert_eq!(body["error"], "unknownInstruction", "{body}");
+    let (code, _, _) = report(&a, "i-does-not-exist");
+    assert_eq!(code, 400);
+}

@@ -1,5 +1,5 @@
-//! The agent API, version 1 (docs/agent-protocol.md): enrollment and
-//! check-in. Reports and file downloads come next.
+//! The agent API, version 1 (docs/agent-protocol.md): enrollment, check-in
+//! and reports. File downloads come next.
 //!
 //! - Bad JSON is a 400 with the reason; a body over the limit is a 413; a
 //!   missing or unknown credential is a 401. An agent is known only by its
@@ -13,14 +13,16 @@ use axum::extract::State;
 use axum::extract::rejection::JsonRejection;
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
+use fixpoint_core::catalog::PatchId;
 use fixpoint_core::fleet::{DirectoryFacts, Machine, OsFacts};
 use fixpoint_core::protocol::{
-    self, ApiError, CheckIn, CheckInResponse, EnrollRequest, EnrollResponse, Facts, Instructions,
-    InventoryPayload,
+    self, Action, ApiError, CheckIn, CheckInResponse, EnrollRequest, EnrollResponse, Facts,
+    Instructions, InventoryPayload, Report, ReportResponse,
 };
 use sha2::{Digest, Sha256};
 
 use super::Shared;
+use crate::store::{IssuedInstruction, ReportedResult};
 
 /// The largest request body: a full inventory of 100,000 packages fits.
 pub const MAX_BODY: usize = 32 * 1024 * 1024;
@@ -240,6 +242,22 @@ pub async fn check_in(
         .get(&agent)
         .cloned()
         .unwrap_or_default();
+    let issued: Vec<IssuedInstruction> = instructions
+        .items
+        .iter()
+        .map(|i| IssuedInstruction {
+            id: i.id.clone(),
+            patch: match &i.action {
+                Action::Install { patch, .. } => patch.as_str().to_owned(),
+                Action::Remove { package, version } => format!("remove:{package}/{version}"),
+            },
+            release: instructions.release.clone(),
+        })
+        .collect();
+    // Remembered before they are sent, so every report can be matched.
+    if let Err(e) = shared.store.record_instructions(&agent, &issued, now).await {
+        return internal(&e);
+    }
     let etag = protocol::etag(&instructions);
     let next = protocol::next_check_in(jiff::SignedDuration::from_mins(90), 10.0, &agent, now);
     (
@@ -252,4 +270,65 @@ pub async fn check_in(
         }),
     )
         .into_response()
+}
+
+/// `POST /api/v1/report`: results per instruction. Stored in one transaction
+/// before the answer, so an acknowledged report is never lost; a result for an
+/// instruction already reported is a duplicate, counted once.
+pub async fn report(
+    State(shared): State<Arc<Shared>>,
+    headers: HeaderMap,
+    body: Result<Json<Report>, JsonRejection>,
+) -> Response {
+    let agent = match authenticate(&shared, &headers).await {
+        Ok(a) => a,
+        Err(r) => return r,
+    };
+    let request = match body {
+        Ok(Json(r)) => r,
+        Err(rejection) => return bad_json(&rejection),
+    };
+    if let Err(e) = request.validate() {
+        return error(StatusCode::BAD_REQUEST, "invalid", e.to_string());
+    }
+    let mut results = Vec::with_capacity(request.results.len());
+    for r in &request.results {
+        let issued = match shared.store.instruction(&agent, &r.instruction_id).await {
+            Ok(Some(i)) => i,
+            Ok(None) => {
+                return error(
+                    StatusCode::BAD_REQUEST,
+                    "unknownInstruction",
+                    format!(
+                        "instruction {} was not given to this agent",
+                        r.instruction_id
+                    ),
+                );
+            }
+            Err(e) => return internal(&e),
+        };
+        let detail = match (r.exit_code, r.log_tail.as_deref()) {
+            (Some(code), Some(log)) => Some(format!("exit code {code}: {log}")),
+            (Some(code), None) => Some(format!("exit code {code}")),
+            (None, Some(log)) => Some(log.to_owned()),
+            (None, None) => None,
+        };
+        results.push(ReportedResult {
+            machine: agent.clone(),
+            instruction: r.instruction_id.clone(),
+            patch: PatchId(issued.patch),
+            release: issued.release,
+            outcome: r.outcome,
+            at: r.at,
+            detail,
+        });
+    }
+    match shared.store.record_results(&results).await {
+        Ok(accepted) => Json(ReportResponse {
+            accepted,
+            duplicates: results.len() - accepted,
+        })
+        .into_response(),
+        Err(e) => internal(&e),
+    }
 }

@@ -181,6 +181,10 @@ fn router(shared: Arc<Shared>) -> Router {
             fixpoint_core::protocol::CHECK_IN_PATH,
             axum::routing::post(agent::check_in),
         )
+        .route(
+            fixpoint_core::protocol::REPORT_PATH,
+            axum::routing::post(agent::report),
+        )
         .layer(axum::extract::DefaultBodyLimit::max(agent::MAX_BODY))
         .with_state(shared)
 }

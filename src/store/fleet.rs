@@ -240,3 +240,61 @@ impl Store {
         Ok(fleet)
     }
 }
+
+/// An instruction given to a machine, as a report refers to it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct IssuedInstruction {
+    pub id: String,
+    /// The patch it installs, or `remove:<package>/<version>` for a removal.
+    pub patch: String,
+    pub release: Option<String>,
+}
+
+impl Store {
+    /// Remembers the instructions given to a machine (those already known are kept).
+    pub async fn record_instructions(
+        &self,
+        machine: &str,
+        issued: &[IssuedInstruction],
+        now: jiff::Timestamp,
+    ) -> Result<()> {
+        if issued.is_empty() {
+            return Ok(());
+        }
+        let mut tx = self.pool.begin().await?;
+        for i in issued {
+            sqlx::query(
+                "INSERT INTO instructions (machine_id, instruction_id, patch_id, release_id, issued_at) \
+                 VALUES ($1, $2, $3, $4, $5) ON CONFLICT DO NOTHING",
+            )
+            .bind(machine)
+            .bind(&i.id)
+            .bind(&i.patch)
+            .bind(i.release.as_deref())
+            .bind(to_unix(now))
+            .execute(&mut *tx)
+            .await?;
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// An instruction given to `machine`, by id.
+    pub async fn instruction(&self, machine: &str, id: &str) -> Result<Option<IssuedInstruction>> {
+        let row = sqlx::query(
+            "SELECT patch_id, release_id FROM instructions WHERE machine_id = $1 AND instruction_id = $2",
+        )
+        .bind(machine)
+        .bind(id)
+        .fetch_optional(&self.pool)
+        .await?;
+        row.map(|r| {
+            Ok(IssuedInstruction {
+                id: id.to_owned(),
+                patch: r.try_get("patch_id")?,
+                release: r.try_get("release_id")?,
+            })
+        })
+        .transpose()
+    }
+}

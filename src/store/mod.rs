@@ -25,7 +25,7 @@ mod fleet;
 mod policy;
 
 pub use catalog::{ImportStats, PatchQuery, SourceState, SourceUpdate, Validators};
-pub use fleet::ReportedResult;
+pub use fleet::{IssuedInstruction, ReportedResult};
 pub use policy::PolicyRevision;
 
 /// Which database is behind a [`Store`].
