@@ -494,7 +494,7 @@ fn an_agent_enrolls_checks_in_and_is_planned() {
         "{\"facts\": 1".into(),
     );
     assert_eq!(code, 400, "{body}");
-    assert_eq!(body["error"], "badRequest", "{body}");
+    assert_eq!(body["error"], "malformed", "{body}");
     let (code, _, body) = post(
         &format!("{}/api/v1/check-in", s.base),
         Some(&credential),

@@ -43,7 +43,7 @@ fn bad_json(rejection: &JsonRejection) -> Response {
     let code = if status == StatusCode::PAYLOAD_TOO_LARGE {
         "tooLarge"
     } else {
-        "badRequest"
+        "malformed"
     };
     let status = if status == StatusCode::PAYLOAD_TOO_LARGE {
         status
@@ -104,7 +104,7 @@ pub async fn enroll(
         Err(rejection) => return bad_json(&rejection),
     };
     if let Err(e) = request.validate() {
-        return error(StatusCode::BAD_REQUEST, "invalid", e.to_string());
+        return (StatusCode::BAD_REQUEST, Json(ApiError::from(&e))).into_response();
     }
     let Some(expected) = shared.config.enrollment_token.as_deref() else {
         return error(
@@ -196,7 +196,7 @@ pub async fn check_in(
         Err(rejection) => return bad_json(&rejection),
     };
     if let Err(e) = request.validate() {
-        return error(StatusCode::BAD_REQUEST, "invalid", e.to_string());
+        return (StatusCode::BAD_REQUEST, Json(ApiError::from(&e))).into_response();
     }
     let now = jiff::Timestamp::now();
     let hash = match &request.inventory {
@@ -208,9 +208,9 @@ pub async fn check_in(
                 inventory.hash().clone()
             }
             Some(Err(e)) => {
-                return error(StatusCode::BAD_REQUEST, "invalidInventory", e.to_string());
+                return error(StatusCode::BAD_REQUEST, "malformed", e.to_string());
             }
-            None => return error(StatusCode::BAD_REQUEST, "invalidInventory", "no inventory"),
+            None => return error(StatusCode::BAD_REQUEST, "malformed", "no inventory"),
         },
         InventoryPayload::Unchanged { hash } => match shared.store.has_inventory(hash).await {
             Ok(true) => hash.clone(),
@@ -289,7 +289,7 @@ pub async fn report(
         Err(rejection) => return bad_json(&rejection),
     };
     if let Err(e) = request.validate() {
-        return error(StatusCode::BAD_REQUEST, "invalid", e.to_string());
+        return (StatusCode::BAD_REQUEST, Json(ApiError::from(&e))).into_response();
     }
     let mut results = Vec::with_capacity(request.results.len());
     for r in &request.results {
