@@ -618,3 +618,109 @@ fn reports_are_matched_to_their_instructions_and_counted_once() {
     let (code, _, _) = report(&a, "i-does-not-exist");
     assert_eq!(code, 400);
 }
+
+fn request(
+    method: &str,
+    url: &str,
+    credential: Option<&str>,
+    range: Option<&str>,
+) -> (u16, reqwest::header::HeaderMap, Vec<u8>) {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("runtime");
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    runtime.block_on(async {
+        let client = reqwest::Client::new();
+        let mut r = client.request(method.parse().expect("method"), url);
+        if let Some(c) = credential {
+            r = r.bearer_auth(c);
+        }
+        if let Some(range) = range {
+            r = r.header("range", range);
+        }
+        let response = r.send().await.expect("request");
+        let status = response.status().as_u16();
+        let headers = response.headers().clone();
+        (
+            status,
+            headers,
+            response.bytes().await.expect("body").to_vec(),
+        )
+    })
+}
+
+#[test]
+fn staged_files_are_served_whole_in_ranges_and_never_when_tampered() {
+    use sha2::{Digest, Sha256};
+    let dir = tempfile::tempdir().expect("tempdir");
+    let content: Vec<u8> = (0..200_000u32).map(|i| (i % 251) as u8).collect();
+    let sha: String = Sha256::digest(&content)
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect();
+    let place = |bytes: &[u8], sha: &str| {
+        let path = dir.path().join("data/staging/sha256").join(&sha[..2]);
+        std::fs::create_dir_all(&path).expect("mkdir");
+        std::fs::write(path.join(sha), bytes).expect("write");
+    };
+    place(&content, &sha);
+    // A second file whose bytes no longer match its name.
+    let other: Vec<u8> = b"a genuine package".to_vec();
+    let other_sha: String = Sha256::digest(&other)
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect();
+    place(b"a tampered package", &other_sha);
+    let data = dir.path().join("data/staging");
+    let s = start_in(dir, true, &["--enrollment-token", "s3cret-token"]);
+    let (code, _, body) = post(
+        &format!("{}/api/v1/enroll", s.base),
+        None,
+        serde_json::json!({"token": "s3cret-token", "facts": {"hostname": "h", "os": {"family": "debian"}}}).to_string(),
+    );
+    assert_eq!(code, 201, "{body}");
+    let credential = body["credential"].as_str().expect("credential").to_owned();
+    let url = format!("{}/api/v1/files/{sha}", s.base);
+
+    assert_eq!(request("GET", &url, None, None).0, 401);
+    let (code, headers, bytes) = request("GET", &url, Some(&credential), None);
+    assert_eq!(code, 200);
+    assert_eq!(bytes, content);
+    assert_eq!(headers["accept-ranges"], "bytes");
+    assert_eq!(headers["etag"], format!("\"{sha}\"").as_str());
+    let (code, headers, bytes) = request("HEAD", &url, Some(&credential), None);
+    assert_eq!(code, 200);
+    assert_eq!(headers["content-length"], "200000");
+    assert!(bytes.is_empty());
+    // Resuming after 150,000 bytes.
+    let (code, headers, bytes) = request("GET", &url, Some(&credential), Some("bytes=150000-"));
+    assert_eq!(code, 206);
+    assert_eq!(headers["content-range"], "bytes 150000-199999/200000");
+    assert_eq!(bytes, &content[150_000..]);
+    let (code, _, bytes) = request("GET", &url, Some(&credential), Some("bytes=10-19"));
+    assert_eq!((code, bytes.as_slice()), (206, &content[10..20]));
+    let (code, headers, _) = request("GET", &url, Some(&credential), Some("bytes=200000-"));
+    assert_eq!(code, 416);
+    assert_eq!(headers["content-range"], "bytes */200000");
+    // The tampered file is not served, and is gone from the store.
+    let tampered = format!("{}/api/v1/files/{other_sha}", s.base);
+    assert_eq!(request("GET", &tampered, Some(&credential), None).0, 404);
+    assert!(
+        !data
+            .join("sha256")
+            .join(&other_sha[..2])
+            .join(&other_sha)
+            .exists()
+    );
+    assert_eq!(
+        request(
+            "GET",
+            &format!("{}/api/v1/files/{}", s.base, "0".repeat(64)),
+            Some(&credential),
+            None
+        )
+        .0,
+        404
+    );
+}

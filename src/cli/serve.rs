@@ -118,6 +118,7 @@ pub fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
         fleet: args.fleet.or(file.fleet),
         reconcile_interval: Duration::from_secs(seconds),
         enrollment_token: args.enrollment_token.or(file.enrollment_token),
+        staging: Some(database.data_dir.join("staging")),
     };
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()

@@ -332,3 +332,147 @@ pub async fn report(
         Err(e) => internal(&e),
     }
 }
+
+/// A byte range of a file of `len` bytes, from an HTTP `Range` header:
+/// `bytes=a-b`, `bytes=a-` or `bytes=-n`, one range only. `Err` when it
+/// cannot be satisfied; `Ok(None)` when there is no usable header (the whole
+/// file is sent, as HTTP allows for ranges it does not support).
+fn byte_range(header: Option<&str>, len: u64) -> Result<Option<(u64, u64)>, ()> {
+    let Some(spec) = header.and_then(|h| h.trim().strip_prefix("bytes=")) else {
+        return Ok(None);
+    };
+    if spec.contains(',') {
+        return Ok(None);
+    }
+    let Some((a, b)) = spec.split_once('-') else {
+        return Ok(None);
+    };
+    let (start, end) = match (a.trim(), b.trim()) {
+        ("", n) => {
+            let n: u64 = n.parse().map_err(|_| ())?;
+            if n == 0 {
+                return Err(());
+            }
+            (len.saturating_sub(n), len.checked_sub(1).ok_or(())?)
+        }
+        (a, "") => (a.parse().map_err(|_| ())?, len.checked_sub(1).ok_or(())?),
+        (a, b) => {
+            let (a, b): (u64, u64) = (a.parse().map_err(|_| ())?, b.parse().map_err(|_| ())?);
+            (a, b.min(len.saturating_sub(1)))
+        }
+    };
+    if start > end || start >= len {
+        return Err(());
+    }
+    Ok(Some((start, end)))
+}
+
+/// `GET`/`HEAD /api/v1/files/{sha256}`: a staged binary, re-verified against
+/// its SHA-256 before it is served (a tampered file is removed and never
+/// sent), with `Range` so an agent resumes an interrupted download.
+pub async fn file(
+    State(shared): State<Arc<Shared>>,
+    axum::extract::Path(sha256): axum::extract::Path<String>,
+    headers: HeaderMap,
+) -> Response {
+    if let Err(r) = authenticate(&shared, &headers).await {
+        return r;
+    }
+    let Some(staging) = shared.staging.clone() else {
+        return error(
+            StatusCode::NOT_FOUND,
+            "notFound",
+            "this server stages no files",
+        );
+    };
+    let digest = sha256.clone();
+    let opened = tokio::task::spawn_blocking(move || staging.open_verified(&digest)).await;
+    let (file, len) = match opened {
+        Ok(Ok(Some(found))) => found,
+        Ok(Ok(None)) => {
+            return error(
+                StatusCode::NOT_FOUND,
+                "notFound",
+                format!("no verified file {sha256}"),
+            );
+        }
+        Ok(Err(e)) => return internal(&e),
+        Err(e) => return internal(&e),
+    };
+    let range = headers.get(header::RANGE).and_then(|v| v.to_str().ok());
+    let (status, start, end) = match byte_range(range, len) {
+        Ok(Some((a, b))) => (StatusCode::PARTIAL_CONTENT, a, b),
+        Ok(None) => (StatusCode::OK, 0, len.saturating_sub(1)),
+        Err(()) => {
+            return (
+                StatusCode::RANGE_NOT_SATISFIABLE,
+                [(header::CONTENT_RANGE, format!("bytes */{len}"))],
+            )
+                .into_response();
+        }
+    };
+    let count = if len == 0 { 0 } else { end - start + 1 };
+    let mut file = tokio::fs::File::from_std(file);
+    if let Err(e) = tokio::io::AsyncSeekExt::seek(&mut file, std::io::SeekFrom::Start(start)).await
+    {
+        return internal(&e);
+    }
+    let reader = tokio::io::AsyncReadExt::take(file, count);
+    let stream = futures_util::stream::unfold(reader, |mut reader| async move {
+        let mut buf = vec![0u8; 64 * 1024];
+        match tokio::io::AsyncReadExt::read(&mut reader, &mut buf).await {
+            Ok(0) => None,
+            Ok(n) => {
+                buf.truncate(n);
+                Some((
+                    Ok::<_, std::io::Error>(axum::body::Bytes::from(buf)),
+                    reader,
+                ))
+            }
+            Err(e) => Some((Err(e), reader)),
+        }
+    });
+    let mut response = axum::body::Body::from_stream(stream).into_response();
+    *response.status_mut() = status;
+    let h = response.headers_mut();
+    h.insert(
+        header::ACCEPT_RANGES,
+        header::HeaderValue::from_static("bytes"),
+    );
+    h.insert(header::CONTENT_LENGTH, header::HeaderValue::from(count));
+    h.insert(
+        header::CONTENT_TYPE,
+        header::HeaderValue::from_static("application/octet-stream"),
+    );
+    if let Ok(v) = header::HeaderValue::from_str(&format!("\"{sha256}\"")) {
+        h.insert(header::ETAG, v);
+    }
+    if status == StatusCode::PARTIAL_CONTENT
+        && let Ok(v) = header::HeaderValue::from_str(&format!("bytes {start}-{end}/{len}"))
+    {
+        h.insert(header::CONTENT_RANGE, v);
+    }
+    response
+}
+
+#[cfg(test)]
+mod tests {
+    use super::byte_range;
+
+    #[test]
+    fn ranges_are_read_as_http_defines_them() {
+        assert_eq!(byte_range(None, 100), Ok(None));
+        assert_eq!(byte_range(Some("bytes=0-9"), 100), Ok(Some((0, 9))));
+        assert_eq!(byte_range(Some("bytes=90-"), 100), Ok(Some((90, 99))));
+        assert_eq!(byte_range(Some("bytes=-10"), 100), Ok(Some((90, 99))));
+        assert_eq!(byte_range(Some("bytes=-500"), 100), Ok(Some((0, 99))));
+        assert_eq!(byte_range(Some("bytes=50-5000"), 100), Ok(Some((50, 99))));
+        assert_eq!(byte_range(Some("bytes=100-"), 100), Err(()));
+        assert_eq!(byte_range(Some("bytes=9-3"), 100), Err(()));
+        assert_eq!(byte_range(Some("bytes=-0"), 100), Err(()));
+        assert_eq!(byte_range(Some("bytes=x-"), 100), Err(()));
+        assert_eq!(byte_range(Some("bytes=0-1,5-6"), 100), Ok(None));
+        assert_eq!(byte_range(Some("items=0-1"), 100), Ok(None));
+        assert_eq!(byte_range(Some("bytes=0-"), 0), Err(()));
+    }
+}

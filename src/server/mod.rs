@@ -53,6 +53,8 @@ pub struct Config {
     pub reconcile_interval: Duration,
     /// The token agents enroll with; `None`: enrollment is closed.
     pub enrollment_token: Option<String>,
+    /// The staging store's directory; `None`: no files are served.
+    pub staging: Option<PathBuf>,
 }
 
 /// Each machine's instructions, by machine id.
@@ -126,6 +128,8 @@ struct Shared {
     metrics: Metrics,
     /// The last good policy and its revision.
     good: RwLock<Option<(String, Arc<PolicySet>)>>,
+    /// Staged binaries agents download.
+    staging: Option<crate::staging::Store>,
     /// Each machine's instructions from the last plan, by machine id.
     instructions: RwLock<std::collections::HashMap<String, fixpoint_core::protocol::Instructions>>,
 }
@@ -142,7 +146,15 @@ pub async fn run(
         .await
         .with_context(|| format!("cannot listen on {}", config.listen))?;
     let address = listener.local_addr()?;
+    let staging = match &config.staging {
+        Some(dir) => Some(
+            crate::staging::Store::open(dir.clone())
+                .with_context(|| format!("opening the staging store {}", dir.display()))?,
+        ),
+        None => None,
+    };
     let shared = Arc::new(Shared {
+        staging,
         store,
         config,
         status: RwLock::new(Status::default()),
@@ -185,6 +197,7 @@ fn router(shared: Arc<Shared>) -> Router {
             fixpoint_core::protocol::REPORT_PATH,
             axum::routing::post(agent::report),
         )
+        .route("/api/v1/files/{sha256}", get(agent::file))
         .layer(axum::extract::DefaultBodyLimit::max(agent::MAX_BODY))
         .with_state(shared)
 }
