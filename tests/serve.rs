@@ -85,16 +85,8 @@ fn start_in(dir: tempfile::TempDir, snapshot: bool, extra: &[&str]) -> Server {
 }
 
 fn get(url: &str) -> (u16, String) {
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .expect("runtime");
-    let _ = rustls::crypto::ring::default_provider().install_default();
-    runtime.block_on(async {
-        let r = reqwest::get(url).await.expect("request");
-        let status = r.status().as_u16();
-        (status, r.text().await.expect("body"))
-    })
+    let (code, _, body) = send("GET", url, None, None, None);
+    (code, String::from_utf8(body).expect("utf-8 body"))
 }
 
 fn status(s: &Server) -> serde_json::Value {
@@ -395,31 +387,14 @@ fn post(
     credential: Option<&str>,
     body: String,
 ) -> (u16, Option<String>, serde_json::Value) {
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .expect("runtime");
-    let _ = rustls::crypto::ring::default_provider().install_default();
-    runtime.block_on(async {
-        let client = reqwest::Client::new();
-        let mut request = client
-            .post(url)
-            .header("content-type", "application/json")
-            .body(body);
-        if let Some(c) = credential {
-            request = request.bearer_auth(c);
-        }
-        let r = request.send().await.expect("request");
-        let status = r.status().as_u16();
-        let etag = r
-            .headers()
-            .get("etag")
-            .and_then(|v| v.to_str().ok())
-            .map(str::to_owned);
-        let text = r.text().await.expect("body");
-        let json = serde_json::from_str(&text).unwrap_or(serde_json::Value::String(text));
-        (status, etag, json)
-    })
+    let (code, headers, bytes) = send("POST", url, credential, None, Some(body));
+    let etag = headers
+        .get("etag")
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_owned);
+    let text = String::from_utf8_lossy(&bytes).into_owned();
+    let json = serde_json::from_str(&text).unwrap_or(serde_json::Value::String(text));
+    (code, etag, json)
 }
 
 #[test]
@@ -625,19 +600,32 @@ fn request(
     credential: Option<&str>,
     range: Option<&str>,
 ) -> (u16, reqwest::header::HeaderMap, Vec<u8>) {
+    send(method, url, credential, range, None)
+}
+
+/// One HTTP request with a real client: status, headers, body.
+fn send(
+    method: &str,
+    url: &str,
+    credential: Option<&str>,
+    range: Option<&str>,
+    json: Option<String>,
+) -> (u16, reqwest::header::HeaderMap, Vec<u8>) {
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
         .expect("runtime");
     let _ = rustls::crypto::ring::default_provider().install_default();
     runtime.block_on(async {
-        let client = reqwest::Client::new();
-        let mut r = client.request(method.parse().expect("method"), url);
+        let mut r = reqwest::Client::new().request(method.parse().expect("method"), url);
         if let Some(c) = credential {
             r = r.bearer_auth(c);
         }
         if let Some(range) = range {
             r = r.header("range", range);
+        }
+        if let Some(body) = json {
+            r = r.header("content-type", "application/json").body(body);
         }
         let response = r.send().await.expect("request");
         let status = response.status().as_u16();

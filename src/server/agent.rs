@@ -181,23 +181,31 @@ async fn authenticate(shared: &Shared, headers: &HeaderMap) -> Result<String, Re
     }
 }
 
+/// The agent behind a request and its body, parsed and validated; the error
+/// response otherwise (401, then 400 or 413).
+async fn authorized<T>(
+    shared: &Shared,
+    headers: &HeaderMap,
+    body: Result<Json<T>, JsonRejection>,
+    validate: fn(&T) -> Result<(), protocol::ProtocolError>,
+) -> Result<(String, T), Response> {
+    let agent = authenticate(shared, headers).await?;
+    let request = body.map_err(|rejection| bad_json(&rejection))?.0;
+    validate(&request)
+        .map_err(|e| (StatusCode::BAD_REQUEST, Json(ApiError::from(&e))).into_response())?;
+    Ok((agent, request))
+}
+
 /// `POST /api/v1/check-in`: facts and inventory in, instructions out.
 pub async fn check_in(
     State(shared): State<Arc<Shared>>,
     headers: HeaderMap,
     body: Result<Json<CheckIn>, JsonRejection>,
 ) -> Response {
-    let agent = match authenticate(&shared, &headers).await {
-        Ok(a) => a,
+    let (agent, request) = match authorized(&shared, &headers, body, CheckIn::validate).await {
+        Ok(x) => x,
         Err(r) => return r,
     };
-    let request = match body {
-        Ok(Json(r)) => r,
-        Err(rejection) => return bad_json(&rejection),
-    };
-    if let Err(e) = request.validate() {
-        return (StatusCode::BAD_REQUEST, Json(ApiError::from(&e))).into_response();
-    }
     let now = jiff::Timestamp::now();
     let hash = match &request.inventory {
         InventoryPayload::Full { .. } => match request.inventory.to_inventory() {
@@ -280,17 +288,10 @@ pub async fn report(
     headers: HeaderMap,
     body: Result<Json<Report>, JsonRejection>,
 ) -> Response {
-    let agent = match authenticate(&shared, &headers).await {
-        Ok(a) => a,
+    let (agent, request) = match authorized(&shared, &headers, body, Report::validate).await {
+        Ok(x) => x,
         Err(r) => return r,
     };
-    let request = match body {
-        Ok(Json(r)) => r,
-        Err(rejection) => return bad_json(&rejection),
-    };
-    if let Err(e) = request.validate() {
-        return (StatusCode::BAD_REQUEST, Json(ApiError::from(&e))).into_response();
-    }
     let mut results = Vec::with_capacity(request.results.len());
     for r in &request.results {
         let issued = match shared.store.instruction(&agent, &r.instruction_id).await {

@@ -32,6 +32,8 @@ use std::time::{Duration, SystemTime};
 use fixpoint_core::policy::ProxySettings;
 use reqwest::StatusCode;
 use reqwest::header::{CONTENT_RANGE, RANGE};
+
+use crate::sync::http::error_chain;
 use sha2::{Digest, Sha256};
 
 pub use limiter::Bandwidth;
@@ -177,20 +179,10 @@ pub struct Collected {
 /// default), which a multi-gigabyte download on a slow link exceeds; here only connecting and each
 /// read are bounded, so a slow but live transfer goes on and a stalled one fails and is resumed.
 pub fn client(proxy: Option<&ProxySettings>, read_timeout: Duration) -> Result<reqwest::Client> {
-    // rustls needs one process-wide crypto provider; Err means one is installed already: fine.
-    let _ = rustls::crypto::ring::default_provider().install_default();
-    let mut builder = reqwest::Client::builder()
-        .user_agent(concat!("fixpoint/", env!("CARGO_PKG_VERSION")))
+    crate::sync::http::client_builder(proxy)
+        .map_err(StagingError::Proxy)?
         .connect_timeout(Duration::from_secs(10))
-        .read_timeout(read_timeout);
-    if let Some(p) = proxy {
-        let no_proxy = reqwest::NoProxy::from_string(&p.no_proxy.join(","));
-        let proxy = reqwest::Proxy::all(&p.url)
-            .map_err(|e| StagingError::Proxy(format!("{}: {e}", p.url)))?
-            .no_proxy(no_proxy);
-        builder = builder.proxy(proxy);
-    }
-    builder
+        .read_timeout(read_timeout)
         .build()
         .map_err(|e| StagingError::Proxy(error_chain(&e)))
 }
@@ -795,15 +787,4 @@ fn place(from: &Path, to: &Path) -> io::Result<()> {
     #[cfg(unix)]
     fs::File::open(dir)?.sync_all()?;
     Ok(())
-}
-
-fn error_chain(e: &dyn std::error::Error) -> String {
-    let mut text = e.to_string();
-    let mut source = e.source();
-    while let Some(s) = source {
-        text.push_str(": ");
-        text.push_str(&s.to_string());
-        source = s.source();
-    }
-    text
 }

@@ -74,19 +74,10 @@ impl Fetcher {
     /// A client using `proxy` when given, else the standard `HTTPS_PROXY`/`HTTP_PROXY`/`NO_PROXY`
     /// environment variables.
     pub fn new(proxy: Option<&ProxySettings>, policy: FetchPolicy) -> Result<Fetcher, FetchError> {
-        install_crypto_provider();
-        let mut builder = reqwest::Client::builder()
-            .user_agent(concat!("fixpoint/", env!("CARGO_PKG_VERSION")))
+        let client = client_builder(proxy)
+            .map_err(FetchError::Proxy)?
             .connect_timeout(policy.connect_timeout)
-            .timeout(policy.timeout);
-        if let Some(p) = proxy {
-            let no_proxy = reqwest::NoProxy::from_string(&p.no_proxy.join(","));
-            let proxy = reqwest::Proxy::all(&p.url)
-                .map_err(|e| FetchError::Proxy(format!("{}: {e}", p.url)))?
-                .no_proxy(no_proxy);
-            builder = builder.proxy(proxy);
-        }
-        let client = builder
+            .timeout(policy.timeout)
             .build()
             .map_err(|e| FetchError::Proxy(e.to_string()))?;
         Ok(Fetcher { client, policy })
@@ -211,7 +202,8 @@ fn retry_after(headers: &HeaderMap) -> Option<Duration> {
     value.trim().parse::<u64>().ok().map(Duration::from_secs)
 }
 
-fn error_chain(e: &dyn std::error::Error) -> String {
+/// An error and its sources, `outer: inner: innermost`.
+pub(crate) fn error_chain(e: &dyn std::error::Error) -> String {
     let mut text = e.to_string();
     let mut source = e.source();
     while let Some(s) = source {
@@ -239,6 +231,26 @@ async fn read_file(url: &str, path: &str, max: u64) -> Result<Fetched, FetchErro
         bytes,
         validators: Validators::default(),
     })
+}
+
+/// The client every outbound request of Fixpoint starts from: our user agent,
+/// through `proxy` when given, else the standard `HTTPS_PROXY`/`HTTP_PROXY`/
+/// `NO_PROXY` variables. Callers add their own timeouts. `Err`: the proxy
+/// setting is unusable, with the reason.
+pub(crate) fn client_builder(
+    proxy: Option<&ProxySettings>,
+) -> Result<reqwest::ClientBuilder, String> {
+    install_crypto_provider();
+    let mut builder =
+        reqwest::Client::builder().user_agent(concat!("fixpoint/", env!("CARGO_PKG_VERSION")));
+    if let Some(p) = proxy {
+        let no_proxy = reqwest::NoProxy::from_string(&p.no_proxy.join(","));
+        let proxy = reqwest::Proxy::all(&p.url)
+            .map_err(|e| format!("{}: {e}", p.url))?
+            .no_proxy(no_proxy);
+        builder = builder.proxy(proxy);
+    }
+    Ok(builder)
 }
 
 /// rustls needs one process-wide crypto provider; we use ring, as sqlx does.
