@@ -53,13 +53,12 @@ fn bad_json(rejection: &JsonRejection) -> Response {
     error(status, code, rejection.body_text())
 }
 
-fn internal(e: &impl std::fmt::Display) -> Response {
+/// A failure of the server's own (the database unreachable, a disk error):
+/// logged once with its detail, and shown to the client as a `503` with
+/// `Retry-After` and nothing of the detail.
+pub(super) fn internal(e: &impl std::fmt::Display) -> Response {
     tracing::warn!(error = %e, "agent API");
-    error(
-        StatusCode::SERVICE_UNAVAILABLE,
-        "unavailable",
-        "the server cannot serve this now; retry later",
-    )
+    super::overload::unavailable("the server cannot serve this now; retry later")
 }
 
 /// The hex SHA-256 of a credential: what is stored and looked up.
@@ -106,12 +105,17 @@ pub async fn enroll(
     if let Err(e) = request.validate() {
         return (StatusCode::BAD_REQUEST, Json(ApiError::from(&e))).into_response();
     }
-    let Some(expected) = shared.config.enrollment_token.as_deref() else {
+    let Some(secret) = shared.config.enrollment_token.as_ref() else {
         return error(
             StatusCode::FORBIDDEN,
             "enrollmentDisabled",
             "this server has no enrollment token configured",
         );
+    };
+    // Read at each enrollment, so a rotated token file takes effect at once.
+    let expected = match secret.read() {
+        Ok(token) => token,
+        Err(e) => return internal(&format!("the enrollment token: {e:#}")),
     };
     // Compared in full whatever the first difference: no timing oracle.
     let same = expected.len() == request.token.len()
@@ -267,7 +271,9 @@ pub async fn check_in(
         return internal(&e);
     }
     let etag = protocol::etag(&instructions);
-    let next = protocol::next_check_in(jiff::SignedDuration::from_mins(90), 10.0, &agent, now);
+    let settings = shared.agent_settings().await;
+    let interval = jiff::SignedDuration::from_secs(settings.check_in_interval.as_secs());
+    let next = protocol::next_check_in(interval, settings.jitter.value(), &agent, now);
     (
         [(header::ETAG, format!("\"{etag}\""))],
         Json(CheckInResponse {
@@ -325,11 +331,17 @@ pub async fn report(
         });
     }
     match shared.store.record_results(&results).await {
-        Ok(accepted) => Json(ReportResponse {
-            accepted,
-            duplicates: results.len() - accepted,
-        })
-        .into_response(),
+        Ok(accepted) => {
+            shared.metrics.results.fetch_add(
+                u64::try_from(accepted).unwrap_or(u64::MAX),
+                std::sync::atomic::Ordering::Relaxed,
+            );
+            Json(ReportResponse {
+                accepted,
+                duplicates: results.len() - accepted,
+            })
+            .into_response()
+        }
         Err(e) => internal(&e),
     }
 }

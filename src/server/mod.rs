@@ -1,9 +1,15 @@
-//! `fixpoint serve`: the reconcile loop and the HTTP endpoints around it.
+//! `fixpoint serve`: the long-running server around the pure core.
 //!
-//! This first part of the server follows a policy directory or a git branch
-//! with last-known-good semantics, reconciles it against the catalog in the store
-//! and a fleet, and serves health, readiness, Prometheus metrics and a status
-//! API. The git source, staging and the agent API build on it.
+//! ```text
+//!  policy (dir | git) ──reconcile──▶ last good PolicySet ─┐
+//!  catalog sources ──catalog_sync──▶ store ────────────────┼─▶ plan::compute ─▶ instructions ─▶ agent API
+//!  agent check-ins ──agent──▶ store (fleet) ───────────────┘          └──▶ files_to_stage ─▶ stager ─▶ staging store
+//!  webhook ──wake──▶ reconcile now                                                     files API ◀──┘
+//! ```
+//!
+//! Four tasks share one [`Shared`]: the HTTP server (agent API, webhook,
+//! health, metrics, status), the reconcile loop ([`reconcile`]), the catalog
+//! sync loop ([`catalog_sync`]) and the stager ([`stager`]).
 //!
 //! # Policy revisions
 //!
@@ -17,27 +23,34 @@
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use anyhow::Context;
 use axum::Router;
 use axum::extract::State;
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use axum::routing::get;
-use fixpoint_core::fleet::Fleet;
+use axum::routing::{get, post};
 use fixpoint_core::plan;
-use fixpoint_core::policy::{self, Diagnostic, Level, PolicySet};
+use fixpoint_core::policy::PolicySet;
+use fixpoint_core::protocol::StagingNeed;
 use serde::Serialize;
-use sha2::{Digest, Sha256};
 use tokio::sync::RwLock;
 
 mod agent;
+mod catalog_sync;
+mod metrics;
+mod overload;
+mod reconcile;
+mod stager;
+mod tls;
+mod webhook;
 
-use crate::source::PolicyFile;
+pub use tls::TlsFiles;
+
 use crate::source::follow::GitSource;
-use crate::store::{PolicyRevision, Store};
+use crate::store::Store;
+use metrics::Metrics;
 
 /// What the server needs to run.
 #[derive(Debug, Clone)]
@@ -52,9 +65,83 @@ pub struct Config {
     /// How often the policy is re-read and the fleet replanned.
     pub reconcile_interval: Duration,
     /// The token agents enroll with; `None`: enrollment is closed.
-    pub enrollment_token: Option<String>,
-    /// The staging store's directory; `None`: no files are served.
-    pub staging: Option<PathBuf>,
+    pub enrollment_token: Option<Secret>,
+    pub staging: StagingConfig,
+    /// Sync the catalog sources of the policy's `Settings` on their intervals.
+    pub catalog_sync: bool,
+    /// The shared secret of `POST /api/v1/webhook`; `None`: no webhook.
+    pub webhook_secret: Option<Secret>,
+    /// Serve HTTPS with this certificate and key; `None`: plain HTTP.
+    pub tls: Option<TlsFiles>,
+    /// Agent requests handled at once; more are answered 503 with `Retry-After`.
+    pub max_agent_requests: usize,
+}
+
+/// Where the server stages patch binaries, and how.
+#[derive(Debug, Clone)]
+pub struct StagingConfig {
+    /// The staging store's directory; `None`: nothing is staged or served.
+    pub dir: Option<PathBuf>,
+    /// Files of patches that rings receive within this much time are staged now.
+    pub horizon: Duration,
+    /// Downloads at once.
+    pub concurrency: usize,
+    /// All downloads together, in bytes a second; `None`: unlimited.
+    pub bandwidth: Option<u64>,
+    /// Unreferenced files are removed after this long.
+    pub retention: Duration,
+    /// After a failed download, the next attempt waits this long.
+    pub retry: Duration,
+}
+
+impl Default for StagingConfig {
+    fn default() -> Self {
+        StagingConfig {
+            dir: None,
+            horizon: Duration::from_secs(48 * 3600),
+            concurrency: 4,
+            bandwidth: None,
+            retention: Duration::from_secs(7 * 86_400),
+            retry: Duration::from_secs(60),
+        }
+    }
+}
+
+/// A secret given inline or as a file (a mounted Kubernetes Secret), read
+/// when it is used so that a rotated file takes effect without a restart.
+#[derive(Clone, PartialEq, Eq)]
+pub enum Secret {
+    Value(String),
+    File(PathBuf),
+}
+
+impl std::fmt::Debug for Secret {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Secret::Value(_) => f.write_str("Secret(***)"),
+            Secret::File(path) => write!(f, "Secret(file {})", path.display()),
+        }
+    }
+}
+
+impl Secret {
+    /// The secret, without the trailing newline a file usually ends with.
+    pub fn read(&self) -> anyhow::Result<String> {
+        match self {
+            Secret::Value(v) => Ok(v.clone()),
+            Secret::File(path) => {
+                let text = std::fs::read_to_string(path)
+                    .with_context(|| format!("cannot read the secret file {}", path.display()))?;
+                let value = text.trim_end_matches(['\n', '\r']).to_owned();
+                anyhow::ensure!(
+                    !value.is_empty(),
+                    "the secret file {} is empty",
+                    path.display()
+                );
+                Ok(value)
+            }
+        }
+    }
 }
 
 /// Each machine's instructions, by machine id.
@@ -97,6 +184,33 @@ pub struct PlanSummary {
     pub catalog_patches: usize,
 }
 
+/// Where staging stands, as of its last pass.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct StagingStatus {
+    pub last_pass: Option<jiff::Timestamp>,
+    /// Files the plan needs staged, and how many are.
+    pub wanted: usize,
+    pub staged: usize,
+    pub stored_bytes: u64,
+    /// Files whose last download failed, soonest needed first (at most 20).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub failures: Vec<StagingFailure>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct StagingFailure {
+    pub sha256: String,
+    pub url: String,
+    pub patch: String,
+    pub needed_by: jiff::Timestamp,
+    pub error: String,
+    /// Whether a later attempt may succeed (vendor unreachable, disk full),
+    /// or the catalog must change first (wrong hash or size, 404).
+    pub transient: bool,
+}
+
 /// Everything `/api/v1/status` reports.
 #[derive(Debug, Clone, Default, Serialize)]
 #[serde(rename_all = "camelCase")]
@@ -108,17 +222,7 @@ pub struct Status {
     /// Why the last pass failed outright (catalog or fleet unreadable), if it did.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,
-}
-
-/// Counters for `/metrics`.
-#[derive(Debug, Default)]
-struct Metrics {
-    reconciles: AtomicU64,
-    reconcile_failures: AtomicU64,
-    invalid_revisions: AtomicU64,
-    /// Of the last pass, in microseconds.
-    reconcile_micros: AtomicU64,
-    check_ins: AtomicU64,
+    pub staging: StagingStatus,
 }
 
 struct Shared {
@@ -131,73 +235,126 @@ struct Shared {
     /// Staged binaries agents download.
     staging: Option<crate::staging::Store>,
     /// Each machine's instructions from the last plan, by machine id.
-    instructions: RwLock<std::collections::HashMap<String, fixpoint_core::protocol::Instructions>>,
+    instructions: RwLock<Instructed>,
+    /// The files the last plan needs staged, for the stager.
+    staging_needs: tokio::sync::watch::Sender<Arc<Vec<StagingNeed>>>,
+    /// Wakes the reconcile loop before its interval is up.
+    wake: tokio::sync::Notify,
+    /// Agent requests in progress: at most `max_agent_requests`.
+    agent_slots: Arc<tokio::sync::Semaphore>,
+}
+
+impl Shared {
+    /// The agent settings of the last good policy (the defaults before there is one).
+    async fn agent_settings(&self) -> fixpoint_core::policy::AgentSettings {
+        self.good
+            .read()
+            .await
+            .as_ref()
+            .map(|(_, set)| set.settings().agents)
+            .unwrap_or_default()
+    }
 }
 
 /// Runs the server until `shutdown` completes: binds, prints the address it
-/// listens on, reconciles every `reconcile_interval`, serves HTTP, then stops
-/// accepting, finishes requests in flight and returns.
+/// listens on, reconciles every `reconcile_interval`, serves HTTP (or HTTPS),
+/// then stops accepting, finishes requests in flight and returns.
 pub async fn run(
     config: Config,
     store: Store,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<()> {
+    let tls = match &config.tls {
+        Some(files) => Some(files.server_config()?),
+        None => None,
+    };
     let listener = tokio::net::TcpListener::bind(config.listen)
         .await
         .with_context(|| format!("cannot listen on {}", config.listen))?;
     let address = listener.local_addr()?;
-    let staging = match &config.staging {
+    let staging = match &config.staging.dir {
         Some(dir) => Some(
-            crate::staging::Store::open(dir.clone())
-                .with_context(|| format!("opening the staging store {}", dir.display()))?,
+            crate::staging::Store::open_with(
+                dir.clone(),
+                config.staging.bandwidth.map(crate::staging::Bandwidth::new),
+            )
+            .with_context(|| format!("opening the staging store {}", dir.display()))?,
         ),
         None => None,
     };
+    let (staging_needs, needs_rx) = tokio::sync::watch::channel(Arc::new(Vec::new()));
     let shared = Arc::new(Shared {
         staging,
         store,
+        agent_slots: Arc::new(tokio::sync::Semaphore::new(
+            config.max_agent_requests.max(1),
+        )),
         config,
         status: RwLock::new(Status::default()),
         metrics: Metrics::default(),
         good: RwLock::new(None),
         instructions: RwLock::new(std::collections::HashMap::new()),
+        staging_needs,
+        wake: tokio::sync::Notify::new(),
     });
+    let scheme = if tls.is_some() { "https" } else { "http" };
     // Scripts and tests read this line to find the port.
-    println!("fixpoint: listening on http://{address}");
-    tracing::info!(%address, "listening");
+    println!("fixpoint: listening on {scheme}://{address}");
+    tracing::info!(%address, scheme, "listening");
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
-    let reconciler = tokio::spawn(reconcile_loop(Arc::clone(&shared), stop_rx));
+    let mut tasks = tokio::task::JoinSet::new();
+    tasks.spawn(reconcile::reconcile_loop(
+        Arc::clone(&shared),
+        stop_rx.clone(),
+    ));
+    if shared.config.catalog_sync {
+        tasks.spawn(catalog_sync::sync_loop(
+            Arc::clone(&shared),
+            stop_rx.clone(),
+        ));
+    }
+    if shared.staging.is_some() {
+        tasks.spawn(stager::stager_loop(Arc::clone(&shared), needs_rx, stop_rx));
+    }
     let app = router(Arc::clone(&shared));
-    axum::serve(listener, app)
-        .with_graceful_shutdown(shutdown)
-        .await
-        .context("serving HTTP")?;
+    match tls {
+        Some(tls) => axum::serve(tls::Listener::new(listener, tls), app)
+            .with_graceful_shutdown(shutdown)
+            .await
+            .context("serving HTTPS")?,
+        None => axum::serve(listener, app)
+            .with_graceful_shutdown(shutdown)
+            .await
+            .context("serving HTTP")?,
+    }
     let _ = stop_tx.send(true);
-    let _ = reconciler.await;
+    while tasks.join_next().await.is_some() {}
     shared.store.close().await;
     tracing::info!("stopped");
     Ok(())
 }
 
 fn router(shared: Arc<Shared>) -> Router {
+    use fixpoint_core::protocol::{CHECK_IN_PATH, ENROLL_PATH, REPORT_PATH};
+    // The agent API sheds load past its limit with 503 + Retry-After; health,
+    // metrics and status stay answerable while it does.
+    let agent_api = Router::new()
+        .route(ENROLL_PATH, post(agent::enroll))
+        .route(CHECK_IN_PATH, post(agent::check_in))
+        .route(REPORT_PATH, post(agent::report))
+        .route("/api/v1/files/{sha256}", get(agent::file))
+        .layer(axum::middleware::from_fn_with_state(
+            Arc::clone(&shared),
+            overload::shed,
+        ));
     Router::new()
         .route("/healthz", get(|| async { "ok\n" }))
         .route("/readyz", get(readyz))
         .route("/metrics", get(metrics))
         .route("/api/v1/status", get(status))
-        .route(
-            fixpoint_core::protocol::ENROLL_PATH,
-            axum::routing::post(agent::enroll),
-        )
-        .route(
-            fixpoint_core::protocol::CHECK_IN_PATH,
-            axum::routing::post(agent::check_in),
-        )
-        .route(
-            fixpoint_core::protocol::REPORT_PATH,
-            axum::routing::post(agent::report),
-        )
-        .route("/api/v1/files/{sha256}", get(agent::file))
+        .route("/api/v1/revisions", get(revisions))
+        .route(webhook::PATH, post(webhook::receive))
+        .merge(agent_api)
         .layer(axum::extract::DefaultBodyLimit::max(agent::MAX_BODY))
         .with_state(shared)
 }
@@ -221,15 +378,72 @@ async fn readyz(State(shared): State<Arc<Shared>>) -> Response {
     }
 }
 
+/// A catalog source as the status API shows it.
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+struct SourceStatus {
+    name: String,
+    kind: String,
+    advisories: i64,
+    last_attempt: Option<jiff::Timestamp>,
+    last_success: Option<jiff::Timestamp>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    last_error: Option<String>,
+}
+
 async fn status(State(shared): State<Arc<Shared>>) -> Response {
     let status = shared.status.read().await.clone();
-    axum::Json(status).into_response()
+    let mut value = match serde_json::to_value(&status) {
+        Ok(v) => v,
+        Err(e) => return agent::internal(&e),
+    };
+    // The catalog's freshness comes from the store, where every replica's syncs land.
+    let sources: Vec<SourceStatus> = match shared.store.sources().await {
+        Ok(sources) => sources
+            .into_iter()
+            .map(|s| SourceStatus {
+                name: s.name,
+                kind: s.kind,
+                advisories: s.advisories,
+                last_attempt: s.last_attempt_at,
+                last_success: s.last_success_at,
+                last_error: s.last_error,
+            })
+            .collect(),
+        Err(e) => return agent::internal(&e),
+    };
+    value["catalog"] = serde_json::json!({ "sources": sources });
+    axum::Json(value).into_response()
+}
+
+/// The audit trail: policy revisions as they were attempted, newest first,
+/// with commit, author, time, whether each was applied and its errors.
+async fn revisions(State(shared): State<Arc<Shared>>) -> Response {
+    match shared.store.policy_revisions(200).await {
+        Ok(list) => {
+            let list: Vec<serde_json::Value> = list
+                .into_iter()
+                .map(|r| {
+                    serde_json::json!({
+                        "revision": r.revision,
+                        "author": r.author,
+                        "committedAt": r.committed_at,
+                        "attemptedAt": r.attempted_at,
+                        "applied": r.applied,
+                        "diagnostics": serde_json::from_str::<serde_json::Value>(&r.diagnostics)
+                            .unwrap_or(serde_json::Value::Null),
+                    })
+                })
+                .collect();
+            axum::Json(serde_json::json!({ "revisions": list })).into_response()
+        }
+        Err(e) => agent::internal(&e),
+    }
 }
 
 async fn metrics(State(shared): State<Arc<Shared>>) -> Response {
     let status = shared.status.read().await.clone();
-    let m = &shared.metrics;
-    let text = render_metrics(&status, m);
+    let text = metrics::render(&status, &shared.metrics);
     (
         [(
             header::CONTENT_TYPE,
@@ -238,421 +452,4 @@ async fn metrics(State(shared): State<Arc<Shared>>) -> Response {
         text,
     )
         .into_response()
-}
-
-/// The Prometheus text exposition format, written by hand: a dozen gauges and
-/// counters do not need a metrics framework.
-fn render_metrics(status: &Status, m: &Metrics) -> String {
-    use std::fmt::Write as _;
-    let mut out = String::new();
-    let mut family = |name: &str, kind: &str, help: &str| {
-        let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} {kind}");
-    };
-    family(
-        "fixpoint_reconciles_total",
-        "counter",
-        "Reconcile passes run.",
-    );
-    family(
-        "fixpoint_reconcile_failures_total",
-        "counter",
-        "Reconcile passes that could not plan (catalog or fleet unreadable).",
-    );
-    family(
-        "fixpoint_policy_invalid_revisions_total",
-        "counter",
-        "Policy revisions rejected because they had errors.",
-    );
-    family(
-        "fixpoint_reconcile_duration_seconds",
-        "gauge",
-        "Duration of the last reconcile pass.",
-    );
-    family(
-        "fixpoint_policy_stalled",
-        "gauge",
-        "1 when the last attempted policy revision was not applied.",
-    );
-    family(
-        "fixpoint_check_ins_total",
-        "counter",
-        "Agent check-ins recorded (facts and inventory stored).",
-    );
-    family(
-        "fixpoint_fleet_machines",
-        "gauge",
-        "Machines in the last plan.",
-    );
-    family(
-        "fixpoint_machines_compliant",
-        "gauge",
-        "Compliant machines in the last plan, by rollout/ring.",
-    );
-    family(
-        "fixpoint_machines",
-        "gauge",
-        "Machines in the last plan, by rollout/ring.",
-    );
-    family(
-        "fixpoint_missing_patches",
-        "gauge",
-        "Missing approved machine-patch pairs, by severity; overdue=\"true\" past their deadline.",
-    );
-    let _ = writeln!(
-        out,
-        "fixpoint_reconciles_total {}",
-        m.reconciles.load(Ordering::Relaxed)
-    );
-    let _ = writeln!(
-        out,
-        "fixpoint_reconcile_failures_total {}",
-        m.reconcile_failures.load(Ordering::Relaxed)
-    );
-    let _ = writeln!(
-        out,
-        "fixpoint_policy_invalid_revisions_total {}",
-        m.invalid_revisions.load(Ordering::Relaxed)
-    );
-    let _ = writeln!(
-        out,
-        "fixpoint_check_ins_total {}",
-        m.check_ins.load(Ordering::Relaxed)
-    );
-    #[allow(clippy::cast_precision_loss)]
-    let seconds = m.reconcile_micros.load(Ordering::Relaxed) as f64 / 1e6;
-    let _ = writeln!(out, "fixpoint_reconcile_duration_seconds {seconds}");
-    let stalled = status
-        .conditions
-        .iter()
-        .any(|c| c.kind == "Stalled" && c.status);
-    let _ = writeln!(out, "fixpoint_policy_stalled {}", u8::from(stalled));
-    if let Some(p) = &status.plan {
-        let _ = writeln!(out, "fixpoint_fleet_machines {}", p.machines);
-        for (ring, t) in &p.compliance.by_ring {
-            let ring = label(ring);
-            let _ = writeln!(
-                out,
-                "fixpoint_machines_compliant{{ring=\"{ring}\"}} {}",
-                t.compliant
-            );
-            let _ = writeln!(out, "fixpoint_machines{{ring=\"{ring}\"}} {}", t.total);
-        }
-        for (severity, missing) in &p.compliance.by_severity {
-            let s = severity.name();
-            let _ = writeln!(
-                out,
-                "fixpoint_missing_patches{{severity=\"{s}\",overdue=\"false\"}} {}",
-                missing.missing - missing.overdue
-            );
-            let _ = writeln!(
-                out,
-                "fixpoint_missing_patches{{severity=\"{s}\",overdue=\"true\"}} {}",
-                missing.overdue
-            );
-        }
-    }
-    out
-}
-
-/// A label value with `\`, `"` and newlines escaped.
-fn label(s: &str) -> String {
-    s.replace('\\', "\\\\")
-        .replace('"', "\\\"")
-        .replace('\n', "\\n")
-}
-
-async fn reconcile_loop(shared: Arc<Shared>, mut stop: tokio::sync::watch::Receiver<bool>) {
-    loop {
-        let started = Instant::now();
-        reconcile(&shared).await;
-        let micros = u64::try_from(started.elapsed().as_micros()).unwrap_or(u64::MAX);
-        shared
-            .metrics
-            .reconcile_micros
-            .store(micros, Ordering::Relaxed);
-        shared.metrics.reconciles.fetch_add(1, Ordering::Relaxed);
-        tokio::select! {
-            () = tokio::time::sleep(shared.config.reconcile_interval) => {}
-            _ = stop.changed() => return,
-        }
-    }
-}
-
-/// The revision of a policy directory: the SHA-256 of its files' paths
-/// (relative to `dir`, so a copy elsewhere is the same revision) and contents,
-/// as `dir:` and 16 hex digits.
-fn directory_revision(dir: &std::path::Path, files: &[PolicyFile]) -> String {
-    let prefix = dir.display().to_string();
-    let mut h = Sha256::new();
-    for f in files {
-        let name = f
-            .display
-            .strip_prefix(prefix.as_str())
-            .unwrap_or(&f.display);
-        h.update(name.as_bytes());
-        h.update([0]);
-        h.update(
-            u64::try_from(f.bytes.len())
-                .unwrap_or(u64::MAX)
-                .to_le_bytes(),
-        );
-        h.update(&f.bytes);
-    }
-    let digest = h.finalize();
-    let hex: String = digest.iter().take(8).map(|b| format!("{b:02x}")).collect();
-    format!("dir:{hex}")
-}
-
-/// One pass: read and validate the policy, keep it if good, plan.
-async fn reconcile(shared: &Shared) {
-    let now = jiff::Timestamp::now();
-    let fetched = match shared.config.git.clone() {
-        Some(git) => {
-            tokio::task::spawn_blocking(move || {
-                git.fetch().map(|r| {
-                    (
-                        r.commit.clone(),
-                        Some(r.author.clone()),
-                        Some(r.time),
-                        r.files,
-                    )
-                })
-            })
-            .await
-        }
-        None => {
-            let dir = shared.config.policies.clone();
-            tokio::task::spawn_blocking(move || {
-                crate::source::dir::read_tree(&dir)
-                    .map(|files| (directory_revision(&dir, &files), None, None, files))
-            })
-            .await
-        }
-    };
-    let (revision, author, committed_at, files) = match fetched {
-        Ok(Ok(read)) => read,
-        Ok(Err(e)) => return failed(shared, format!("reading the policy: {e:#}")).await,
-        Err(e) => return failed(shared, format!("reading the policy: {e}")).await,
-    };
-    let checked = tokio::task::spawn_blocking(move || {
-        let inputs: Vec<(&str, &[u8])> = files
-            .iter()
-            .map(|f| (f.display.as_str(), f.bytes.as_slice()))
-            .collect();
-        let mut c = policy::check(inputs, now);
-        for f in &files {
-            if let Some(problem) = &f.problem {
-                c.diagnostics.push(Diagnostic::new(
-                    &f.display,
-                    policy::yaml::Pos { line: 1, column: 1 },
-                    Level::Error,
-                    "unreadable",
-                    problem.clone(),
-                ));
-            }
-        }
-        c
-    })
-    .await;
-    let checked = match checked {
-        Ok(c) => c,
-        Err(e) => return failed(shared, format!("validating the policy: {e}")).await,
-    };
-    let errors = checked.count(Level::Error);
-    let attempt = RevisionStatus {
-        revision: revision.clone(),
-        at: now,
-        documents: checked.set.len(),
-        errors,
-        warnings: checked.count(Level::Warning),
-        diagnostics: checked
-            .diagnostics
-            .iter()
-            .filter(|d| d.is_error())
-            .map(ToString::to_string)
-            .collect(),
-    };
-    let changed = shared
-        .status
-        .read()
-        .await
-        .last_attempted
-        .as_ref()
-        .is_none_or(|a| a.revision != revision);
-    if changed {
-        let record = PolicyRevision {
-            revision: revision.clone(),
-            author,
-            committed_at,
-            attempted_at: now,
-            applied: errors == 0,
-            diagnostics: serde_json::to_string(
-                &checked
-                    .diagnostics
-                    .iter()
-                    .filter(|d| d.is_error())
-                    .collect::<Vec<&Diagnostic>>(),
-            )
-            .unwrap_or_else(|_| "[]".into()),
-        };
-        if let Err(e) = shared.store.record_policy_revision(&record).await {
-            tracing::warn!(error = %e, "could not record the policy revision");
-        }
-        if errors > 0 {
-            shared
-                .metrics
-                .invalid_revisions
-                .fetch_add(1, Ordering::Relaxed);
-            tracing::warn!(%revision, errors, "policy revision has errors; keeping the last good one");
-        } else {
-            tracing::info!(%revision, documents = checked.set.len(), "policy revision applied");
-        }
-    }
-    if errors == 0 {
-        *shared.good.write().await = Some((revision.clone(), Arc::new(checked.set)));
-        let mut status = shared.status.write().await;
-        status.last_applied = Some(attempt.clone());
-    }
-    {
-        let mut status = shared.status.write().await;
-        status.last_attempted = Some(attempt.clone());
-        status.conditions = conditions(&status, now);
-    }
-    // Plan the last good revision.
-    let Some((good_revision, set)) = shared.good.read().await.clone() else {
-        return;
-    };
-    let catalog = match shared.store.catalog().await {
-        Ok(c) => c,
-        Err(e) => return failed(shared, format!("loading the catalog: {e}")).await,
-    };
-    // The fleet agents reported, unless a snapshot is configured.
-    let stored = match shared.config.fleet {
-        Some(_) => None,
-        None => match shared.store.fleet().await {
-            Ok(f) => Some(f),
-            Err(e) => return failed(shared, format!("loading the fleet: {e}")).await,
-        },
-    };
-    let fleet_path = shared.config.fleet.clone();
-    let planned =
-        tokio::task::spawn_blocking(move || -> anyhow::Result<(PlanSummary, Instructed)> {
-            let fleet = match (&fleet_path, stored) {
-                (Some(path), _) => {
-                    let bytes = std::fs::read(path).with_context(|| {
-                        format!("cannot read the fleet snapshot {}", path.display())
-                    })?;
-                    Fleet::from_snapshot(&bytes)
-                        .with_context(|| format!("fleet snapshot {}", path.display()))?
-                }
-                (None, Some(fleet)) => fleet,
-                (None, None) => Fleet::new(),
-            };
-            let p = plan::compute(&set, &catalog, &fleet, now);
-            let instructions: Instructed = p
-                .machines
-                .iter()
-                .map(|m| {
-                    let inventory = fleet
-                        .machine(&m.machine)
-                        .and_then(|x| fleet.inventory_of(x));
-                    (
-                        m.machine.clone(),
-                        fixpoint_core::protocol::instructions_for(
-                            &p,
-                            m,
-                            &catalog,
-                            &set,
-                            inventory.map(|i| &**i),
-                        ),
-                    )
-                })
-                .collect();
-            Ok((
-                PlanSummary {
-                    computed_at: Some(now),
-                    revision: good_revision,
-                    machines: p.machines.len(),
-                    compliance: p.compliance.clone(),
-                    catalog_patches: catalog.len(),
-                },
-                instructions,
-            ))
-        })
-        .await;
-    match planned {
-        Ok(Ok((summary, instructions))) => {
-            *shared.instructions.write().await = instructions;
-            let mut status = shared.status.write().await;
-            status.plan = Some(summary);
-            status.error = None;
-        }
-        Ok(Err(e)) => failed(shared, format!("{e:#}")).await,
-        Err(e) => failed(shared, format!("planning: {e}")).await,
-    }
-}
-
-async fn failed(shared: &Shared, why: String) {
-    tracing::warn!(error = %why, "reconcile failed");
-    shared
-        .metrics
-        .reconcile_failures
-        .fetch_add(1, Ordering::Relaxed);
-    shared.status.write().await.error = Some(why);
-}
-
-/// The conditions after an attempt: Ready when the last attempt was applied,
-/// Stalled (with the first errors) when it was not; `since` is when each last
-/// changed.
-fn conditions(status: &Status, now: jiff::Timestamp) -> Vec<Condition> {
-    let Some(attempt) = &status.last_attempted else {
-        return Vec::new();
-    };
-    let applied = attempt.errors == 0;
-    let keeping = status
-        .last_applied
-        .as_ref()
-        .map_or("no valid revision yet".to_owned(), |a| {
-            format!("still reconciling {}", a.revision)
-        });
-    let since = |kind: &str, value: bool| {
-        status
-            .conditions
-            .iter()
-            .find(|c| c.kind == kind && c.status == value)
-            .map_or(now, |c| c.since)
-    };
-    vec![
-        Condition {
-            kind: "Ready",
-            status: applied,
-            message: if applied {
-                format!("applied {}", attempt.revision)
-            } else {
-                format!(
-                    "revision {} has {} error(s); {keeping}",
-                    attempt.revision, attempt.errors
-                )
-            },
-            since: since("Ready", applied),
-        },
-        Condition {
-            kind: "Stalled",
-            status: !applied,
-            message: attempt
-                .diagnostics
-                .iter()
-                .take(3)
-                .cloned()
-                .collect::<Vec<_>>()
-                .join("; "),
-            since: since("Stalled", !applied),
-        },
-        Condition {
-            kind: "Reconciling",
-            status: false,
-            message: String::new(),
-            since: since("Reconciling", false),
-        },
-    ]
 }

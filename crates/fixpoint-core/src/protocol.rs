@@ -19,14 +19,15 @@
 //! Everything here is pure: `now` is an argument, jitter is derived from the
 //! machine id, and an unchanged plan gives the same instructions and ETag.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::sync::Arc;
 
 use jiff::{SignedDuration, Timestamp};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
-use crate::catalog::{Catalog, PackageKind, Patch, PatchId, Platform};
-use crate::fleet::{InstalledPackage, Inventory, InventoryHash, OsFacts, Outcome};
+use crate::catalog::{Catalog, PackageKind, Patch, PatchFile, PatchId, Platform};
+use crate::fleet::{Fleet, InstalledPackage, Inventory, InventoryHash, OsFacts, Outcome};
 use crate::plan::{MachinePlan, Plan, SoftwareFinding, State};
 use crate::policy::{PolicySet, RebootMode};
 
@@ -613,19 +614,29 @@ fn package_targets(patch: &Patch, inventory: Option<&Inventory>) -> Vec<PackageT
     targets
 }
 
-fn file_refs(patch: &Patch, packages: &[PackageTarget], filter: bool) -> Vec<FileRef> {
-    let mut files: Vec<FileRef> = patch
-        .files
-        .iter()
-        .filter(|f| {
-            !filter
+/// The files of `patch` an install of `packages` needs: those for these packages and
+/// architectures (`all` and unstated ones included), or every file when `filter` is off (no
+/// inventory to choose by). Files the catalog gives no SHA-256 for are left out, since the
+/// server can neither stage nor verify them.
+fn needed_files<'p>(
+    patch: &'p Patch,
+    packages: &[PackageTarget],
+    filter: bool,
+) -> impl Iterator<Item = &'p PatchFile> {
+    patch.files.iter().filter(move |f| {
+        f.sha256.is_some()
+            && (!filter
                 || packages.iter().any(|t| {
                     f.package.as_deref().is_none_or(|p| p == t.name)
                         && f.arch
                             .as_deref()
                             .is_none_or(|a| a == t.arch || a == "all" || t.arch.is_empty())
-                })
-        })
+                }))
+    })
+}
+
+fn file_refs(patch: &Patch, packages: &[PackageTarget], filter: bool) -> Vec<FileRef> {
+    let mut files: Vec<FileRef> = needed_files(patch, packages, filter)
         .filter_map(|f| {
             let sha = f.sha256.as_deref()?.to_ascii_lowercase();
             Some(FileRef {
@@ -638,6 +649,119 @@ fn file_refs(patch: &Patch, packages: &[PackageTarget], filter: bool) -> Vec<Fil
     files.sort_unstable();
     files.dedup();
     files
+}
+
+/// A vendor file the server should hold before agents ask for it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StagingNeed {
+    /// Lowercase hex SHA-256.
+    pub sha256: String,
+    pub size: Option<u64>,
+    /// Where the vendor publishes it.
+    pub url: String,
+    /// The earliest instant a machine may install it: `plan.now` when it is
+    /// due already.
+    pub needed_by: Timestamp,
+    /// The patch it belongs to (the first by id, when several share the file).
+    pub patch: PatchId,
+}
+
+/// The files the server should stage: those of the patches that machines
+/// are instructed to install, and of the approved patches that a ring will
+/// receive within `horizon` of `plan.now`, ordered by when they are needed
+/// (then by SHA-256), each file once.
+///
+/// A patch is needed on a machine
+/// - when it is `Scheduled`, or `Failed` with a retry slot and no hold: an
+///   instruction names it already, and an agent may prefetch it at once, so
+///   it is staged whatever the horizon; needed by its slot's start;
+/// - when it is held by its ring's delay, by a gate whose soak is the only
+///   thing left (`Gate` with an end), or by a pause, and that hold ends
+///   within the horizon; needed by the hold's end.
+///
+/// Patches awaiting approval, declined, excluded or held by something with
+/// no known end (a gate still collecting evidence, a halt, an error budget)
+/// stage nothing: the bandwidth goes to what will be installed. The files are
+/// the ones [`instructions_for`] would name for the machine's inventory.
+pub fn files_to_stage(
+    plan: &Plan<'_>,
+    catalog: &Catalog,
+    fleet: &Fleet,
+    horizon: SignedDuration,
+) -> Vec<StagingNeed> {
+    use crate::plan::Hold;
+    let now = plan.now;
+    let until = now.saturating_add(horizon).unwrap_or(now);
+    let mut needs: HashMap<&str, StagingNeed> = HashMap::new();
+    // Machines with the same inventory and plan share one patch list: each such pair is read once.
+    let mut seen: HashSet<(usize, Option<&InventoryHash>)> = HashSet::new();
+    for m in &plan.machines {
+        let inventory = fleet
+            .machine(&m.machine)
+            .and_then(|x| fleet.inventory_of(x));
+        let key = (
+            Arc::as_ptr(&m.patches).cast::<()>() as usize,
+            inventory.map(|i| i.hash()),
+        );
+        if !seen.insert(key) {
+            continue;
+        }
+        for p in m.patches.iter() {
+            let needed_by = match &p.state {
+                State::Scheduled { slot, .. } => slot.start.max(now),
+                State::Failed(f) => match (f.retry, &f.held) {
+                    (Some(slot), None) => slot.start.max(now),
+                    _ => continue,
+                },
+                State::Held { hold } => match &**hold {
+                    Hold::RingDelay { until: end, .. }
+                    | Hold::Gate {
+                        until: Some(end), ..
+                    }
+                    | Hold::Paused(crate::plan::PauseHold { until: end, .. })
+                        if *end <= until =>
+                    {
+                        (*end).max(now)
+                    }
+                    _ => continue,
+                },
+                _ => continue,
+            };
+            let Some(patch) = catalog.patches.get(p.patch) else {
+                continue;
+            };
+            let packages = package_targets(patch, inventory.map(|i| &**i));
+            for file in needed_files(patch, &packages, inventory.is_some()) {
+                let Some(sha) = file.sha256.as_deref() else {
+                    continue;
+                };
+                needs
+                    .entry(sha)
+                    .and_modify(|n| {
+                        if needed_by < n.needed_by {
+                            n.needed_by = needed_by;
+                        }
+                        if p.patch < &n.patch {
+                            n.patch = p.patch.clone();
+                        }
+                    })
+                    .or_insert_with(|| StagingNeed {
+                        sha256: sha.to_ascii_lowercase(),
+                        size: file.size,
+                        url: file.url.clone(),
+                        needed_by,
+                        patch: p.patch.clone(),
+                    });
+            }
+        }
+    }
+    let mut out: Vec<StagingNeed> = needs.into_values().collect();
+    out.sort_by(|a, b| {
+        a.needed_by
+            .cmp(&b.needed_by)
+            .then_with(|| a.sha256.cmp(&b.sha256))
+    });
+    out
 }
 
 /// The ETag of a set of instructions: `e-` and the first 32 hex digits of the
@@ -1337,6 +1461,145 @@ spec:
                 .iter()
                 .all(|i| matches!(i.action, Action::Remove { .. })),
             "{got:#?}"
+        );
+    }
+
+    // Two rings: `early` at once, `late` two days after approval (the patches
+    // are released, and approved, at 2026-11-24T00:00, so `late` receives them
+    // at 2026-11-26T00:00, 12 hours after NOW).
+    const RINGS: &str = r#"
+apiVersion: fixpoint.dev/v1alpha1
+kind: MachineGroup
+metadata: {name: early}
+spec:
+  match: {labels: {ring: early}}
+---
+apiVersion: fixpoint.dev/v1alpha1
+kind: MachineGroup
+metadata: {name: late}
+spec:
+  match: {labels: {ring: late}}
+---
+apiVersion: fixpoint.dev/v1alpha1
+kind: ApprovalPolicy
+metadata: {name: security}
+spec:
+  rules:
+    - {match: {classification: [security]}, approveAfter: 0d}
+---
+apiVersion: fixpoint.dev/v1alpha1
+kind: Rollout
+metadata: {name: default}
+spec:
+  approval: security
+  rings:
+    - {name: early, groups: [early], delay: 0d}
+    - {name: late, groups: [late], delay: 2d}
+"#;
+
+    /// `m1` (amd64) in the early ring and `m2`, `m3` (arm64, the same
+    /// inventory) in the late one.
+    fn two_ring_world() -> (PolicySet, Fleet) {
+        let checked = crate::policy::check([("p.yaml", RINGS.as_bytes())], now());
+        assert!(!checked.has_errors(), "{:#?}", checked.diagnostics);
+        let mut fleet = Fleet::new();
+        let amd64 = fleet.add_inventory(inventory());
+        let arm64 = fleet.add_inventory(
+            Inventory::new(
+                Platform("debian:12".into()),
+                vec![
+                    InstalledPackage::new("libssl3", "arm64", "3.0.14-1")
+                        .built_from("openssl", "3.0.14-1"),
+                ],
+            )
+            .expect("a valid inventory"),
+        );
+        for (id, ring, inventory) in [
+            ("m1", "early", amd64),
+            ("m2", "late", arm64.clone()),
+            ("m3", "late", arm64),
+        ] {
+            fleet
+                .add_machine(Machine {
+                    id: id.into(),
+                    hostname: id.into(),
+                    labels: BTreeMap::from([("ring".into(), ring.into())]),
+                    os: OsFacts {
+                        family: "debian".into(),
+                        version: Some("12".into()),
+                    },
+                    site: None,
+                    directory: crate::fleet::DirectoryFacts::default(),
+                    time_zone: None,
+                    inventory,
+                })
+                .expect("a new machine");
+        }
+        (checked.set, fleet)
+    }
+
+    fn staged(horizon: SignedDuration) -> Vec<(String, Timestamp, String)> {
+        let (policy, fleet) = two_ring_world();
+        let catalog = catalog(vec![openssl()]);
+        let plan = plan::compute(&policy, &catalog, &fleet, now());
+        files_to_stage(&plan, &catalog, &fleet, horizon)
+            .into_iter()
+            .map(|n| (n.sha256, n.needed_by, n.url))
+            .collect()
+    }
+
+    #[test]
+    fn instructed_files_are_staged_now_whatever_the_horizon() {
+        let got = staged(SignedDuration::ZERO);
+        // m1's libssl3 and openssl for amd64: not arm64's, not libssl-dev (not
+        // installed), never the file without a hash.
+        assert_eq!(
+            got,
+            [
+                (
+                    sha('a'),
+                    now(),
+                    "https://vendor.example/libssl3_amd64.deb".into()
+                ),
+                (
+                    sha('c'),
+                    now(),
+                    "https://vendor.example/openssl_amd64.deb".into()
+                ),
+            ]
+        );
+    }
+
+    #[test]
+    fn a_ring_that_opens_within_the_horizon_has_its_files_staged_once() {
+        let opens: Timestamp = "2026-11-26T00:00:00Z".parse().expect("instant");
+        let got = staged(SignedDuration::from_hours(24));
+        // m2 and m3 share arm64's file: listed once, after what is due now.
+        assert_eq!(
+            got.iter()
+                .map(|(s, t, _)| (s.clone(), *t))
+                .collect::<Vec<_>>(),
+            [(sha('a'), now()), (sha('c'), now()), (sha('b'), opens)]
+        );
+        // Twelve hours' horizon does not reach the late ring's opening.
+        assert_eq!(staged(SignedDuration::from_hours(11)).len(), 2);
+    }
+
+    #[test]
+    fn patches_that_are_not_approved_stage_nothing() {
+        let (policy, fleet) = two_ring_world();
+        let mut feature = openssl();
+        feature.classification = Classification::Enhancement;
+        let catalog = catalog(vec![feature]);
+        let plan = plan::compute(&policy, &catalog, &fleet, now());
+        assert_eq!(
+            files_to_stage(
+                &plan,
+                &catalog,
+                &fleet,
+                SignedDuration::from_hours(24 * 365)
+            ),
+            []
         );
     }
 

@@ -1,0 +1,341 @@
+//! The reconcile loop: read and validate the policy, keep it when good, plan
+//! the fleet with the last good revision, and hand the plan to the agent API
+//! (instructions) and to staging (the files they will need).
+//!
+//! Passes run every `reconcile_interval` with ±10% jitter (so replicas and
+//! servers that start together do not poll a git host in step), and at once
+//! when something wakes the loop: a webhook delivery or a catalog import.
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use std::time::{Duration, Instant};
+
+use anyhow::Context;
+use fixpoint_core::fleet::Fleet;
+use fixpoint_core::plan;
+use fixpoint_core::policy::{self, Diagnostic, Level};
+use fixpoint_core::protocol::{self, StagingNeed};
+use sha2::{Digest, Sha256};
+
+use super::{Condition, Instructed, PlanSummary, RevisionStatus, Shared, Status};
+use crate::source::PolicyFile;
+use crate::store::PolicyRevision;
+
+pub(super) async fn reconcile_loop(
+    shared: Arc<Shared>,
+    mut stop: tokio::sync::watch::Receiver<bool>,
+) {
+    loop {
+        let started = Instant::now();
+        reconcile(&shared).await;
+        let micros = u64::try_from(started.elapsed().as_micros()).unwrap_or(u64::MAX);
+        shared
+            .metrics
+            .reconcile_micros
+            .store(micros, Ordering::Relaxed);
+        shared.metrics.reconciles.fetch_add(1, Ordering::Relaxed);
+        tokio::select! {
+            () = tokio::time::sleep(jittered(shared.config.reconcile_interval)) => {}
+            () = shared.wake.notified() => {
+                tracing::debug!("reconcile woken");
+            }
+            _ = stop.changed() => return,
+        }
+    }
+}
+
+/// `interval` moved by up to 10% either way, at random.
+fn jittered(interval: Duration) -> Duration {
+    let mut bytes = [0u8; 4];
+    if getrandom::fill(&mut bytes).is_err() {
+        return interval;
+    }
+    // A fraction in [-0.1, 0.1).
+    let fraction = f64::from(u32::from_le_bytes(bytes)) / f64::from(u32::MAX) * 0.2 - 0.1;
+    interval.mul_f64(1.0 + fraction)
+}
+
+/// The revision of a policy directory: the SHA-256 of its files' paths
+/// (relative to `dir`, so a copy elsewhere is the same revision) and contents,
+/// as `dir:` and 16 hex digits.
+fn directory_revision(dir: &std::path::Path, files: &[PolicyFile]) -> String {
+    let prefix = dir.display().to_string();
+    let mut h = Sha256::new();
+    for f in files {
+        let name = f
+            .display
+            .strip_prefix(prefix.as_str())
+            .unwrap_or(&f.display);
+        h.update(name.as_bytes());
+        h.update([0]);
+        h.update(
+            u64::try_from(f.bytes.len())
+                .unwrap_or(u64::MAX)
+                .to_le_bytes(),
+        );
+        h.update(&f.bytes);
+    }
+    let digest = h.finalize();
+    let hex: String = digest.iter().take(8).map(|b| format!("{b:02x}")).collect();
+    format!("dir:{hex}")
+}
+
+/// One pass: read and validate the policy, keep it if good, plan.
+pub(super) async fn reconcile(shared: &Shared) {
+    let now = jiff::Timestamp::now();
+    let fetched = match shared.config.git.clone() {
+        Some(git) => {
+            tokio::task::spawn_blocking(move || {
+                git.fetch().map(|r| {
+                    (
+                        r.commit.clone(),
+                        Some(r.author.clone()),
+                        Some(r.time),
+                        r.files,
+                    )
+                })
+            })
+            .await
+        }
+        None => {
+            let dir = shared.config.policies.clone();
+            tokio::task::spawn_blocking(move || {
+                crate::source::dir::read_tree(&dir)
+                    .map(|files| (directory_revision(&dir, &files), None, None, files))
+            })
+            .await
+        }
+    };
+    let (revision, author, committed_at, files) = match fetched {
+        Ok(Ok(read)) => read,
+        Ok(Err(e)) => return failed(shared, format!("reading the policy: {e:#}")).await,
+        Err(e) => return failed(shared, format!("reading the policy: {e}")).await,
+    };
+    let checked = tokio::task::spawn_blocking(move || {
+        let inputs: Vec<(&str, &[u8])> = files
+            .iter()
+            .map(|f| (f.display.as_str(), f.bytes.as_slice()))
+            .collect();
+        let mut c = policy::check(inputs, now);
+        for f in &files {
+            if let Some(problem) = &f.problem {
+                c.diagnostics.push(Diagnostic::new(
+                    &f.display,
+                    policy::yaml::Pos { line: 1, column: 1 },
+                    Level::Error,
+                    "unreadable",
+                    problem.clone(),
+                ));
+            }
+        }
+        c
+    })
+    .await;
+    let checked = match checked {
+        Ok(c) => c,
+        Err(e) => return failed(shared, format!("validating the policy: {e}")).await,
+    };
+    let errors = checked.count(Level::Error);
+    let attempt = RevisionStatus {
+        revision: revision.clone(),
+        at: now,
+        documents: checked.set.len(),
+        errors,
+        warnings: checked.count(Level::Warning),
+        diagnostics: checked
+            .diagnostics
+            .iter()
+            .filter(|d| d.is_error())
+            .map(ToString::to_string)
+            .collect(),
+    };
+    let changed = shared
+        .status
+        .read()
+        .await
+        .last_attempted
+        .as_ref()
+        .is_none_or(|a| a.revision != revision);
+    if changed {
+        let record = PolicyRevision {
+            revision: revision.clone(),
+            author,
+            committed_at,
+            attempted_at: now,
+            applied: errors == 0,
+            diagnostics: serde_json::to_string(
+                &checked
+                    .diagnostics
+                    .iter()
+                    .filter(|d| d.is_error())
+                    .collect::<Vec<&Diagnostic>>(),
+            )
+            .unwrap_or_else(|_| "[]".into()),
+        };
+        if let Err(e) = shared.store.record_policy_revision(&record).await {
+            tracing::warn!(error = %e, "could not record the policy revision");
+        }
+        if errors > 0 {
+            shared
+                .metrics
+                .invalid_revisions
+                .fetch_add(1, Ordering::Relaxed);
+            tracing::warn!(%revision, errors, "policy revision has errors; keeping the last good one");
+        } else {
+            tracing::info!(%revision, documents = checked.set.len(), "policy revision applied");
+        }
+    }
+    if errors == 0 {
+        *shared.good.write().await = Some((revision.clone(), Arc::new(checked.set)));
+        let mut status = shared.status.write().await;
+        status.last_applied = Some(attempt.clone());
+    }
+    {
+        let mut status = shared.status.write().await;
+        status.last_attempted = Some(attempt.clone());
+        status.conditions = conditions(&status, now);
+    }
+    // Plan the last good revision.
+    let Some((good_revision, set)) = shared.good.read().await.clone() else {
+        return;
+    };
+    let catalog = match shared.store.catalog().await {
+        Ok(c) => c,
+        Err(e) => return failed(shared, format!("loading the catalog: {e}")).await,
+    };
+    // The fleet agents reported, unless a snapshot is configured.
+    let stored = match shared.config.fleet {
+        Some(_) => None,
+        None => match shared.store.fleet().await {
+            Ok(f) => Some(f),
+            Err(e) => return failed(shared, format!("loading the fleet: {e}")).await,
+        },
+    };
+    let fleet_path = shared.config.fleet.clone();
+    let horizon = jiff::SignedDuration::try_from(shared.config.staging.horizon)
+        .unwrap_or(jiff::SignedDuration::MAX);
+    let planned = tokio::task::spawn_blocking(
+        move || -> anyhow::Result<(PlanSummary, Instructed, Vec<StagingNeed>)> {
+            let fleet = match (&fleet_path, stored) {
+                (Some(path), _) => {
+                    let bytes = std::fs::read(path).with_context(|| {
+                        format!("cannot read the fleet snapshot {}", path.display())
+                    })?;
+                    Fleet::from_snapshot(&bytes)
+                        .with_context(|| format!("fleet snapshot {}", path.display()))?
+                }
+                (None, Some(fleet)) => fleet,
+                (None, None) => Fleet::new(),
+            };
+            let p = plan::compute(&set, &catalog, &fleet, now);
+            let needs = protocol::files_to_stage(&p, &catalog, &fleet, horizon);
+            let instructions: Instructed = p
+                .machines
+                .iter()
+                .map(|m| {
+                    let inventory = fleet
+                        .machine(&m.machine)
+                        .and_then(|x| fleet.inventory_of(x));
+                    (
+                        m.machine.clone(),
+                        fixpoint_core::protocol::instructions_for(
+                            &p,
+                            m,
+                            &catalog,
+                            &set,
+                            inventory.map(|i| &**i),
+                        ),
+                    )
+                })
+                .collect();
+            Ok((
+                PlanSummary {
+                    computed_at: Some(now),
+                    revision: good_revision,
+                    machines: p.machines.len(),
+                    compliance: p.compliance.clone(),
+                    catalog_patches: catalog.len(),
+                },
+                instructions,
+                needs,
+            ))
+        },
+    )
+    .await;
+    match planned {
+        Ok(Ok((summary, instructions, needs))) => {
+            *shared.instructions.write().await = instructions;
+            // The stager picks the new list up; a receiver that is gone (no staging) is fine.
+            let _ = shared.staging_needs.send(Arc::new(needs));
+            let mut status = shared.status.write().await;
+            status.plan = Some(summary);
+            status.error = None;
+        }
+        Ok(Err(e)) => failed(shared, format!("{e:#}")).await,
+        Err(e) => failed(shared, format!("planning: {e}")).await,
+    }
+}
+
+pub(super) async fn failed(shared: &Shared, why: String) {
+    tracing::warn!(error = %why, "reconcile failed");
+    shared
+        .metrics
+        .reconcile_failures
+        .fetch_add(1, Ordering::Relaxed);
+    shared.status.write().await.error = Some(why);
+}
+
+/// The conditions after an attempt: Ready when the last attempt was applied,
+/// Stalled (with the first errors) when it was not; `since` is when each last
+/// changed.
+fn conditions(status: &Status, now: jiff::Timestamp) -> Vec<Condition> {
+    let Some(attempt) = &status.last_attempted else {
+        return Vec::new();
+    };
+    let applied = attempt.errors == 0;
+    let keeping = status
+        .last_applied
+        .as_ref()
+        .map_or("no valid revision yet".to_owned(), |a| {
+            format!("still reconciling {}", a.revision)
+        });
+    let since = |kind: &str, value: bool| {
+        status
+            .conditions
+            .iter()
+            .find(|c| c.kind == kind && c.status == value)
+            .map_or(now, |c| c.since)
+    };
+    vec![
+        Condition {
+            kind: "Ready",
+            status: applied,
+            message: if applied {
+                format!("applied {}", attempt.revision)
+            } else {
+                format!(
+                    "revision {} has {} error(s); {keeping}",
+                    attempt.revision, attempt.errors
+                )
+            },
+            since: since("Ready", applied),
+        },
+        Condition {
+            kind: "Stalled",
+            status: !applied,
+            message: attempt
+                .diagnostics
+                .iter()
+                .take(3)
+                .cloned()
+                .collect::<Vec<_>>()
+                .join("; "),
+            since: since("Stalled", !applied),
+        },
+        Condition {
+            kind: "Reconciling",
+            status: false,
+            message: String::new(),
+            since: since("Reconciling", false),
+        },
+    ]
+}
