@@ -48,9 +48,16 @@ fn start_in(dir: tempfile::TempDir, snapshot: bool, extra: &[&str]) -> Server {
     let mut command = Command::new(env!("CARGO_BIN_EXE_fixpoint"));
     command
         .arg("serve")
-        .args(["--listen", "127.0.0.1:0", "--reconcile-interval", "1s"])
+        .args(["--listen", "127.0.0.1:0"])
         .arg("--policies")
         .arg(&policies);
+    if !extra.contains(&"--reconcile-interval") {
+        command.args(["--reconcile-interval", "1s"]);
+    }
+    // The example policies name real Debian mirrors; tests that sync serve their own.
+    if !extra.contains(&"--catalog-sync") {
+        command.args(["--catalog-sync", "false"]);
+    }
     if snapshot {
         command
             .arg("--fleet")
@@ -711,4 +718,657 @@ fn staged_files_are_served_whole_in_ranges_and_never_when_tampered() {
         .0,
         404
     );
+}
+
+// ---------------------------------------------------------------------------
+// Catalog sync, staging, webhook, HTTPS, overload.
+
+#[path = "support/apt_repo.rs"]
+mod apt_repo;
+#[path = "support/feed_server.rs"]
+mod feed_server;
+
+/// Starts `fixpoint serve` with `policy` as the only policy file and no
+/// snapshot (it plans the machines that check in).
+fn start_with_policy(policy: &str, extra: &[&str]) -> Server {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let policies = dir.path().join("policies");
+    std::fs::create_dir_all(&policies).expect("mkdir");
+    std::fs::write(policies.join("policy.yaml"), policy).expect("write policy");
+    let mut child = Command::new(env!("CARGO_BIN_EXE_fixpoint"))
+        .arg("serve")
+        .args(["--listen", "127.0.0.1:0", "--reconcile-interval", "1s"])
+        .arg("--policies")
+        .arg(&policies)
+        .arg("--data-dir")
+        .arg(dir.path().join("data"))
+        .args(extra)
+        .env_remove("FIXPOINT_DATABASE_URL")
+        .env_remove("FIXPOINT_CONFIG")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .expect("fixpoint serve starts");
+    let stdout = child.stdout.take().expect("stdout");
+    let mut line = String::new();
+    BufReader::new(stdout)
+        .read_line(&mut line)
+        .expect("a first line");
+    let base = line
+        .trim()
+        .strip_prefix("fixpoint: listening on ")
+        .unwrap_or_else(|| panic!("unexpected first line {line:?}"))
+        .to_owned();
+    Server {
+        child,
+        base,
+        _dir: dir,
+        policies,
+    }
+}
+
+/// Enrolls an agent with `token`; its credential.
+fn enroll_agent(s: &Server, token: &str, hostname: &str) -> String {
+    let (code, _, body) = post(
+        &format!("{}/api/v1/enroll", s.base),
+        None,
+        serde_json::json!({"token": token, "facts": {"hostname": hostname, "os": {"family": "debian", "version": "12"}}})
+            .to_string(),
+    );
+    assert_eq!(code, 201, "{body}");
+    body["credential"].as_str().expect("credential").to_owned()
+}
+
+fn check_in(s: &Server, credential: &str, packages: serde_json::Value) -> serde_json::Value {
+    let (code, _, body) = post(
+        &format!("{}/api/v1/check-in", s.base),
+        Some(credential),
+        serde_json::json!({
+            "facts": {"hostname": "web-1", "os": {"family": "debian", "version": "12"}},
+            "inventory": {"kind": "full", "platform": "debian:12", "packages": packages}
+        })
+        .to_string(),
+    );
+    assert_eq!(code, 200, "{body}");
+    body
+}
+
+fn metric(s: &Server, sample: &str) -> Option<f64> {
+    let (code, text) = get(&format!("{}/metrics", s.base));
+    assert_eq!(code, 200);
+    text.lines()
+        .find_map(|l| l.strip_prefix(sample)?.strip_prefix(' ')?.parse().ok())
+}
+
+const PIPELINE_POLICY: &str = r#"
+apiVersion: fixpoint.dev/v1alpha1
+kind: Settings
+metadata: {name: settings}
+spec:
+  catalog:
+    sources:
+      - name: test-security
+        type: apt
+        url: URL
+        suites: [bookworm-security]
+        components: [main]
+        architectures: [amd64]
+        keyring: KEYRING
+        interval: 1h
+  agents:
+    checkInInterval: 30m
+    jitter: 10%
+---
+apiVersion: fixpoint.dev/v1alpha1
+kind: ApprovalPolicy
+metadata: {name: security}
+spec:
+  rules:
+    - {match: {classification: [security]}, approveAfter: 0d}
+---
+apiVersion: fixpoint.dev/v1alpha1
+kind: Rollout
+metadata: {name: default}
+spec:
+  approval: security
+  rings:
+    - {name: everyone, groups: [all], delay: 0d}
+"#;
+
+/// The whole pipeline on real parts: a signed APT repository made by the test
+/// is synced into the catalog on the server's own schedule; an agent checks in
+/// with an inventory that lacks two fixes; the plan instructs both installs;
+/// the stager downloads the `.deb`s from the "vendor", keeps the one whose
+/// bytes match the index and serves it by SHA-256, and never stages the one
+/// the vendor corrupted, which shows as a failure.
+#[test]
+fn the_catalog_is_synced_and_the_files_agents_need_are_staged_and_served() {
+    let work = tempfile::tempdir().expect("tempdir");
+    let demo = apt_repo::build_deb(work.path(), "fixpoint-demo", "1.0-2", "amd64");
+    let tools = apt_repo::build_deb(work.path(), "fixpoint-tools", "2.0-1", "amd64");
+    let repo = apt_repo::signed_repo(
+        work.path(),
+        "bookworm-security",
+        &[demo.clone(), tools.clone()],
+        jiff::Timestamp::now(),
+    );
+    let runtime = tokio::runtime::Runtime::new().expect("runtime");
+    let feed = runtime.block_on(feed_server::FeedServer::start());
+    for (path, bytes) in &repo.files {
+        feed.put(path, bytes.clone());
+    }
+    // The vendor serves other bytes than its signed index promises for one
+    // file: as long, one byte changed, so only the SHA-256 can tell.
+    let mut corrupt = tools.bytes.clone();
+    let middle = corrupt.len() / 2;
+    corrupt[middle] ^= 0xff;
+    feed.put(&tools.filename(), corrupt);
+
+    let policy = PIPELINE_POLICY
+        .replace("URL", &feed.base)
+        .replace("KEYRING", &repo.keyring.display().to_string());
+    let s = start_with_policy(&policy, &["--enrollment-token", "tok"]);
+    let credential = enroll_agent(&s, "tok", "web-1");
+    let packages = serde_json::json!([
+        {"name": "fixpoint-demo", "architecture": "amd64", "version": "1.0-1"},
+        {"name": "fixpoint-tools", "architecture": "amd64", "version": "1.9-1"},
+        {"name": "base-files", "architecture": "amd64", "version": "12.4"}
+    ]);
+    check_in(&s, &credential, packages.clone());
+
+    // Synced by the server itself, planned, staged.
+    let v = wait_for(&s, "the catalog synced and the files staged", |v| {
+        v["plan"]["catalogPatches"] == 2
+            && v["staging"]["staged"] == 1
+            && v["staging"]["failures"]
+                .as_array()
+                .is_some_and(|f| f.len() == 1)
+    });
+    let source = &v["catalog"]["sources"][0];
+    assert_eq!(source["name"], "test-security", "{v:#}");
+    assert_eq!(source["advisories"], 2, "{v:#}");
+    assert!(source["lastError"].is_null(), "{v:#}");
+    let failure = &v["staging"]["failures"][0];
+    assert_eq!(failure["sha256"], tools.sha256(), "{v:#}");
+    assert_eq!(failure["patch"], "fixpoint-tools/2.0-1", "{v:#}");
+    assert_eq!(failure["transient"], false, "{v:#}");
+    assert!(
+        failure["error"]
+            .as_str()
+            .is_some_and(|e| e.contains("SHA-256 mismatch")),
+        "{v:#}"
+    );
+
+    // The agent is told to install both, with the files and where to get them.
+    let before = jiff::Timestamp::now();
+    let answer = check_in(&s, &credential, packages);
+    let items = answer["instructions"]["items"].as_array().expect("items");
+    let installs: Vec<(&str, &str)> = items
+        .iter()
+        .map(|i| {
+            (
+                i["action"]["patch"].as_str().expect("an install"),
+                i["action"]["files"][0]["sha256"].as_str().expect("a file"),
+            )
+        })
+        .collect();
+    assert_eq!(
+        installs,
+        [
+            ("fixpoint-demo/1.0-2", demo.sha256().as_str()),
+            ("fixpoint-tools/2.0-1", tools.sha256().as_str())
+        ],
+        "{answer:#}"
+    );
+    // Thirty minutes from the policy's Settings, plus up to 10% jitter.
+    let next: jiff::Timestamp = answer["nextCheckIn"]
+        .as_str()
+        .expect("nextCheckIn")
+        .parse()
+        .expect("an instant");
+    let wait = next.duration_since(before);
+    assert!(
+        wait >= jiff::SignedDuration::from_mins(30) - jiff::SignedDuration::from_secs(5)
+            && wait <= jiff::SignedDuration::from_mins(33) + jiff::SignedDuration::from_secs(5),
+        "{wait:?}"
+    );
+
+    let file = |sha: &str| {
+        request(
+            "GET",
+            &format!("{}/api/v1/files/{sha}", s.base),
+            Some(&credential),
+            None,
+        )
+    };
+    let (code, _, bytes) = file(&demo.sha256());
+    assert_eq!(code, 200);
+    assert_eq!(
+        bytes, demo.bytes,
+        "the served file is the .deb the index names"
+    );
+    assert_eq!(
+        file(&tools.sha256()).0,
+        404,
+        "a corrupt download is never served"
+    );
+
+    assert_eq!(
+        metric(
+            &s,
+            "fixpoint_catalog_sync_success{source=\"test-security\"}"
+        ),
+        Some(1.0)
+    );
+    assert!(
+        metric(
+            &s,
+            "fixpoint_staging_failures_total{kind=\"hash_mismatch\"}"
+        )
+        .is_some_and(|n| n >= 1.0)
+    );
+    #[allow(clippy::cast_precision_loss)]
+    let size = demo.bytes.len() as f64;
+    assert_eq!(metric(&s, "fixpoint_staging_stored_bytes"), Some(size));
+    assert_eq!(
+        metric(&s, "fixpoint_staging_files{state=\"missing\"}"),
+        Some(1.0)
+    );
+}
+
+fn github_signature(secret: &str, body: &[u8]) -> String {
+    use hmac::{KeyInit, Mac};
+    let mut mac = hmac::Hmac::<sha2::Sha256>::new_from_slice(secret.as_bytes()).expect("any key");
+    mac.update(body);
+    format!("sha256={}", apt_repo::hex(&mac.finalize().into_bytes()))
+}
+
+fn deliver(s: &Server, headers: &[(&str, String)], body: &str) -> (u16, serde_json::Value) {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("runtime");
+    runtime.block_on(async {
+        let mut r = reqwest::Client::new()
+            .post(format!("{}/api/v1/webhook", s.base))
+            .header("content-type", "application/json")
+            .body(body.to_owned());
+        for (name, value) in headers {
+            r = r.header(*name, value);
+        }
+        let response = r.send().await.expect("request");
+        let code = response.status().as_u16();
+        let bytes = response.bytes().await.expect("a body");
+        (code, serde_json::from_slice(&bytes).expect("a JSON body"))
+    })
+}
+
+/// With an hour between polls, only the webhook can explain a push applied
+/// within seconds; a delivery with a wrong signature or token changes nothing.
+#[test]
+fn a_webhook_push_is_fetched_at_once_and_forged_deliveries_are_refused() {
+    let upstream_dir = tempfile::tempdir().expect("tempdir");
+    let upstream = git2::Repository::init_bare(upstream_dir.path()).expect("bare");
+    let policy = |window: &str| {
+        vec![(
+            "policy.yaml".to_owned(),
+            format!(
+                "apiVersion: fixpoint.dev/v1alpha1\nkind: MaintenanceWindow\nmetadata: {{name: nights}}\n\
+                 spec: {{cron: \"0 {window} * * *\", duration: 2h, timezone: UTC}}\n"
+            )
+            .into_bytes(),
+        )]
+    };
+    let first = commit_main(&upstream, &policy("1"), "nightly window");
+    let url = format!("file://{}", upstream_dir.path().display());
+    let s = start(&[
+        "--git-url",
+        &url,
+        "--git-path",
+        "policies",
+        "--reconcile-interval",
+        "1h",
+        "--webhook-secret",
+        "hook-secret",
+    ]);
+    wait_for(&s, "the first commit", |v| {
+        v["lastApplied"]["revision"] == first
+    });
+    let second = commit_main(&upstream, &policy("2"), "move the window");
+    let push = serde_json::json!({"ref": "refs/heads/main", "after": second}).to_string();
+
+    // Forged: signed with another secret; a GitLab token that is wrong; none at all.
+    let (code, body) = deliver(
+        &s,
+        &[
+            ("x-github-event", "push".into()),
+            (
+                "x-hub-signature-256",
+                github_signature("guess", push.as_bytes()),
+            ),
+        ],
+        &push,
+    );
+    assert_eq!((code, body["error"].as_str()), (401, Some("badSignature")));
+    let (code, _) = deliver(
+        &s,
+        &[
+            ("x-gitlab-event", "Push Hook".into()),
+            ("x-gitlab-token", "guess".into()),
+        ],
+        &push,
+    );
+    assert_eq!(code, 401);
+    assert_eq!(deliver(&s, &[], &push).0, 401);
+    // A ping, and a push to another branch, are acknowledged and change nothing.
+    let ping = r#"{"zen": "Keep it logically awesome."}"#;
+    let (code, body) = deliver(
+        &s,
+        &[
+            ("x-github-event", "ping".into()),
+            (
+                "x-hub-signature-256",
+                github_signature("hook-secret", ping.as_bytes()),
+            ),
+        ],
+        ping,
+    );
+    assert_eq!((code, &body["triggered"]), (202, &serde_json::json!(false)));
+    let other = r#"{"ref": "refs/heads/feature"}"#;
+    let (code, body) = deliver(
+        &s,
+        &[
+            ("x-github-event", "push".into()),
+            (
+                "x-hub-signature-256",
+                github_signature("hook-secret", other.as_bytes()),
+            ),
+        ],
+        other,
+    );
+    assert_eq!((code, &body["triggered"]), (202, &serde_json::json!(false)));
+    std::thread::sleep(Duration::from_millis(500));
+    assert_eq!(status(&s)["lastApplied"]["revision"], first.as_str());
+
+    let (code, body) = deliver(
+        &s,
+        &[
+            ("x-github-event", "push".into()),
+            (
+                "x-hub-signature-256",
+                github_signature("hook-secret", push.as_bytes()),
+            ),
+        ],
+        &push,
+    );
+    assert_eq!(
+        (code, &body["triggered"]),
+        (202, &serde_json::json!(true)),
+        "{body}"
+    );
+    wait_for(&s, "the pushed commit", |v| {
+        v["lastApplied"]["revision"] == second
+    });
+
+    // GitLab's way: the token in a header.
+    let third = commit_main(&upstream, &policy("3"), "again");
+    let (code, body) = deliver(
+        &s,
+        &[
+            ("x-gitlab-event", "Push Hook".into()),
+            ("x-gitlab-token", "hook-secret".into()),
+        ],
+        &push,
+    );
+    assert_eq!(
+        (code, &body["triggered"]),
+        (202, &serde_json::json!(true)),
+        "{body}"
+    );
+    wait_for(&s, "the third commit", |v| {
+        v["lastApplied"]["revision"] == third
+    });
+    assert_eq!(metric(&s, "fixpoint_webhooks_total"), Some(2.0));
+    assert_eq!(metric(&s, "fixpoint_webhooks_refused_total"), Some(3.0));
+    let (code, revisions) = get(&format!("{}/api/v1/revisions", s.base));
+    assert_eq!(code, 200);
+    let revisions: serde_json::Value = serde_json::from_str(&revisions).expect("json");
+    let listed: Vec<&str> = revisions["revisions"]
+        .as_array()
+        .expect("revisions")
+        .iter()
+        .map(|r| r["revision"].as_str().expect("revision"))
+        .collect();
+    assert_eq!(listed, [third.as_str(), second.as_str(), first.as_str()]);
+    assert_eq!(
+        revisions["revisions"][0]["author"],
+        "Pat Reviewer <pat@corp.example>"
+    );
+}
+
+fn openssl(dir: &Path, args: &[&str]) {
+    let output = Command::new("openssl")
+        .current_dir(dir)
+        .args(args)
+        .output()
+        .expect("openssl runs");
+    assert!(
+        output.status.success(),
+        "openssl {args:?}: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+}
+
+/// A test CA (`ca.pem`) and a server certificate it issued for 127.0.0.1
+/// (`cert.pem`, `key.pem`), made with the openssl command; the paths of the
+/// certificate and key.
+fn certificate(dir: &Path) -> (PathBuf, PathBuf) {
+    openssl(
+        dir,
+        &[
+            "req",
+            "-x509",
+            "-newkey",
+            "rsa:2048",
+            "-nodes",
+            "-days",
+            "2",
+            "-subj",
+            "/CN=Fixpoint Test CA",
+            "-keyout",
+            "ca.key",
+            "-out",
+            "ca.pem",
+        ],
+    );
+    openssl(
+        dir,
+        &[
+            "req",
+            "-newkey",
+            "rsa:2048",
+            "-nodes",
+            "-subj",
+            "/CN=fixpoint.test",
+            "-keyout",
+            "key.pem",
+            "-out",
+            "server.csr",
+        ],
+    );
+    std::fs::write(
+        dir.join("server.ext"),
+        "subjectAltName=IP:127.0.0.1\nbasicConstraints=CA:FALSE\nextendedKeyUsage=serverAuth\n",
+    )
+    .expect("write");
+    openssl(
+        dir,
+        &[
+            "x509",
+            "-req",
+            "-in",
+            "server.csr",
+            "-CA",
+            "ca.pem",
+            "-CAkey",
+            "ca.key",
+            "-CAcreateserial",
+            "-days",
+            "2",
+            "-extfile",
+            "server.ext",
+            "-out",
+            "cert.pem",
+        ],
+    );
+    (dir.join("cert.pem"), dir.join("key.pem"))
+}
+
+#[test]
+fn https_is_served_with_the_configured_certificate() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (cert, key) = certificate(dir.path());
+    let s = start(&[
+        "--tls-cert",
+        cert.to_str().expect("utf-8"),
+        "--tls-key",
+        key.to_str().expect("utf-8"),
+    ]);
+    assert!(s.base.starts_with("https://127.0.0.1:"), "{}", s.base);
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("runtime");
+    let pem = std::fs::read(dir.path().join("ca.pem")).expect("the CA certificate");
+    runtime.block_on(async {
+        let trusting = reqwest::Client::builder()
+            .tls_certs_only([reqwest::Certificate::from_pem(&pem).expect("a PEM certificate")])
+            .build()
+            .expect("client");
+        let response = trusting
+            .get(format!("{}/healthz", s.base))
+            .send()
+            .await
+            .expect("an HTTPS answer");
+        assert_eq!(response.status(), 200);
+        assert_eq!(response.text().await.expect("body"), "ok\n");
+        // A client that does not trust the certificate gets no answer.
+        let other = reqwest::Client::new()
+            .get(format!("{}/healthz", s.base))
+            .send()
+            .await;
+        assert!(other.is_err(), "{other:?}");
+        // Nor does plain HTTP on the same port.
+        let plain = reqwest::Client::new()
+            .get(s.base.replacen("https://", "http://", 1) + "/healthz")
+            .send()
+            .await;
+        assert!(plain.is_err() || plain.is_ok_and(|r| !r.status().is_success()));
+    });
+}
+
+#[test]
+fn a_key_that_does_not_match_the_certificate_stops_the_server_with_the_file_named() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (cert, _) = certificate(dir.path());
+    let other = dir.path().join("other");
+    std::fs::create_dir_all(&other).expect("mkdir");
+    let (_, wrong_key) = certificate(&other);
+    let output = Command::new(env!("CARGO_BIN_EXE_fixpoint"))
+        .args(["serve", "--listen", "127.0.0.1:0"])
+        .arg("--tls-cert")
+        .arg(&cert)
+        .arg("--tls-key")
+        .arg(&wrong_key)
+        .arg("--data-dir")
+        .arg(dir.path().join("data"))
+        .output()
+        .expect("runs");
+    assert_eq!(output.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr.contains(&wrong_key.display().to_string()),
+        "{stderr}"
+    );
+}
+
+/// With room for one agent request, a request that is still uploading its
+/// body holds the server's only slot: the next is answered at once with 503
+/// and Retry-After, while health and status still answer.
+#[test]
+fn past_its_limit_the_agent_api_answers_503_with_retry_after() {
+    use std::io::Write as _;
+    let s = start(&["--max-agent-requests", "1", "--enrollment-token", "tok"]);
+    let address = s.base.trim_start_matches("http://").to_owned();
+    let mut slow = std::net::TcpStream::connect(&address).expect("connect");
+    write!(
+        slow,
+        "POST /api/v1/check-in HTTP/1.1\r\nHost: {address}\r\nContent-Type: application/json\r\n\
+         Authorization: Bearer nobody\r\nContent-Length: 1000\r\n\r\n{{\"facts\":"
+    )
+    .expect("send the start of a request");
+    slow.flush().expect("flush");
+    std::thread::sleep(Duration::from_millis(300));
+
+    let enroll =
+        serde_json::json!({"token": "tok", "facts": {"hostname": "h", "os": {"family": "debian"}}})
+            .to_string();
+    let (code, headers, body) = send(
+        "POST",
+        &format!("{}/api/v1/enroll", s.base),
+        None,
+        None,
+        Some(enroll.clone()),
+    );
+    assert_eq!(code, 503, "{}", String::from_utf8_lossy(&body));
+    assert_eq!(headers["retry-after"], "30");
+    let body: serde_json::Value = serde_json::from_slice(&body).expect("json");
+    assert_eq!(body["error"], "unavailable");
+    assert_eq!(get(&format!("{}/healthz", s.base)).0, 200);
+    assert_eq!(metric(&s, "fixpoint_requests_shed_total"), Some(1.0));
+
+    drop(slow);
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let (code, _, _) = send(
+            "POST",
+            &format!("{}/api/v1/enroll", s.base),
+            None,
+            None,
+            Some(enroll.clone()),
+        );
+        if code == 201 {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the slot was never released ({code})"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+#[test]
+fn the_enrollment_token_file_is_read_at_each_enrollment() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let token_file = dir.path().join("token");
+    std::fs::write(&token_file, "first-token\n").expect("write");
+    let s = start(&[
+        "--enrollment-token-file",
+        token_file.to_str().expect("utf-8"),
+    ]);
+    let enroll = |token: &str| {
+        post(
+            &format!("{}/api/v1/enroll", s.base),
+            None,
+            serde_json::json!({"token": token, "facts": {"hostname": "h", "os": {"family": "debian"}}})
+                .to_string(),
+        )
+        .0
+    };
+    assert_eq!(enroll("first-token"), 201);
+    std::fs::write(&token_file, "rotated-token\n").expect("rotate");
+    assert_eq!(enroll("first-token"), 401);
+    assert_eq!(enroll("rotated-token"), 201);
 }

@@ -32,6 +32,12 @@ pub(super) async fn sync_loop(shared: Arc<Shared>, mut stop: tokio::sync::watch:
             .await
             .as_ref()
             .map(|(_, set)| set.settings());
+        // Until the first policy is reconciled there is nothing to sync: look again soon.
+        let wait = if settings.is_some() {
+            TICK
+        } else {
+            Duration::from_secs(1)
+        };
         if let Some(settings) = settings {
             tokio::select! {
                 () = pass(&shared, &settings) => {}
@@ -39,7 +45,7 @@ pub(super) async fn sync_loop(shared: Arc<Shared>, mut stop: tokio::sync::watch:
             }
         }
         tokio::select! {
-            () = tokio::time::sleep(TICK) => {}
+            () = tokio::time::sleep(wait) => {}
             _ = stop.changed() => return,
         }
     }

@@ -45,7 +45,9 @@ pub fn hex(bytes: &[u8]) -> String {
 }
 
 fn run(command: &mut Command) {
-    let output = command.output().unwrap_or_else(|e| panic!("{command:?}: {e}"));
+    let output = command
+        .output()
+        .unwrap_or_else(|e| panic!("{command:?}: {e}"));
     assert!(
         output.status.success(),
         "{command:?} failed: {}",
@@ -155,7 +157,13 @@ pub fn signed_repo(work: &Path, suite: &str, debs: &[Deb], date: jiff::Timestamp
     std::fs::write(&release_path, &release).expect("write Release");
     let inrelease = work.join("InRelease");
     run(gpg()
-        .args(["--yes", "--digest-algo", "SHA256", "--clearsign", "--output"])
+        .args([
+            "--yes",
+            "--digest-algo",
+            "SHA256",
+            "--clearsign",
+            "--output",
+        ])
         .arg(&inrelease)
         .arg(&release_path));
     let keyring = work.join("archive-keyring.gpg");
