@@ -465,3 +465,85 @@ async fn a_malformed_digest_or_url_is_refused_before_any_request() {
     assert!(matches!(error, StagingError::UnsupportedUrl { .. }));
     assert!(f.server.seen("x").is_empty());
 }
+
+/// A small tmpfs mounted for one test, unmounted when dropped.
+struct SmallDisk {
+    dir: tempfile::TempDir,
+}
+
+impl SmallDisk {
+    /// `None` where this process may not mount (not root): then the test is
+    /// skipped, except under CI=true, where this machine kind can.
+    fn mount(bytes: u64) -> Option<SmallDisk> {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let status = std::process::Command::new("mount")
+            .args(["-t", "tmpfs", "-o", &format!("size={bytes}"), "tmpfs"])
+            .arg(dir.path())
+            .status();
+        match status {
+            Ok(s) if s.success() => Some(SmallDisk { dir }),
+            other if std::env::var("CI").as_deref() == Ok("true") => {
+                panic!("CI=true: cannot mount a tmpfs for the disk-full test: {other:?}")
+            }
+            other => {
+                eprintln!("SKIPPED: cannot mount a tmpfs ({other:?})");
+                None
+            }
+        }
+    }
+
+    fn resize(&self, bytes: u64) {
+        let status = std::process::Command::new("mount")
+            .args(["-o", &format!("remount,size={bytes}")])
+            .arg(self.dir.path())
+            .status()
+            .expect("mount runs");
+        assert!(status.success(), "remount");
+    }
+}
+
+impl Drop for SmallDisk {
+    fn drop(&mut self) {
+        let _ = std::process::Command::new("umount")
+            .arg(self.dir.path())
+            .status();
+    }
+}
+
+#[tokio::test]
+async fn a_full_disk_is_reported_as_transient_and_the_download_resumes_once_there_is_room() {
+    let Some(disk) = SmallDisk::mount(512 * 1024) else {
+        return;
+    };
+    let store = Store::open(disk.dir.path().join("staging")).expect("open store");
+    let server = VendorServer::start().await;
+    let bytes = payload(9, 2_000_000);
+    let sha = sha256(&bytes);
+    server.put("big.deb", bytes.clone());
+    let url = server.url("big.deb");
+
+    let error = store
+        .fetch(&client(), &url, &sha, Some(2_000_000))
+        .await
+        .expect_err("the disk is too small");
+    assert!(error.is_disk_full(), "{error:?}");
+    assert!(error.is_transient());
+    assert_eq!(error.metric_label(), "disk_full");
+    assert!(!store.contains(&sha), "nothing half-written is ever placed");
+    assert_eq!(store.list().expect("list"), vec![]);
+    let kept = store.partial_bytes().expect("partials");
+    assert!(kept > 0 && kept < 2_000_000, "kept {kept}");
+
+    disk.resize(8 * 1024 * 1024);
+    let staged = store
+        .fetch(&client(), &url, &sha, Some(2_000_000))
+        .await
+        .expect("room now");
+    assert_eq!(
+        staged.downloaded,
+        2_000_000 - kept,
+        "resumed, not restarted"
+    );
+    assert_eq!(fs::read(&staged.path).expect("read"), bytes);
+    assert_eq!(store.verify(&sha).expect("verify"), Verification::Intact);
+}
