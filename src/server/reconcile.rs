@@ -26,7 +26,9 @@ pub(super) async fn reconcile_loop(
 ) {
     loop {
         let started = Instant::now();
+        set_reconciling(&shared, true).await;
         reconcile(&shared).await;
+        set_reconciling(&shared, false).await;
         let micros = u64::try_from(started.elapsed().as_micros()).unwrap_or(u64::MAX);
         shared
             .metrics
@@ -331,11 +333,40 @@ fn conditions(status: &Status, now: jiff::Timestamp) -> Vec<Condition> {
                 .join("; "),
             since: since("Stalled", !applied),
         },
-        Condition {
-            kind: "Reconciling",
-            status: false,
-            message: String::new(),
-            since: since("Reconciling", false),
-        },
+        // Kept as the loop sets it: a pass is still running when this is computed.
+        status
+            .conditions
+            .iter()
+            .find(|c| c.kind == "Reconciling")
+            .cloned()
+            .unwrap_or_else(|| reconciling(false, now)),
     ]
+}
+
+fn reconciling(running: bool, since: jiff::Timestamp) -> Condition {
+    Condition {
+        kind: "Reconciling",
+        status: running,
+        message: if running {
+            "reading the policy and planning the fleet".into()
+        } else {
+            String::new()
+        },
+        since,
+    }
+}
+
+/// Sets the `Reconciling` condition (adding it on the first pass).
+async fn set_reconciling(shared: &Shared, running: bool) {
+    let now = jiff::Timestamp::now();
+    let mut status = shared.status.write().await;
+    match status
+        .conditions
+        .iter_mut()
+        .find(|c| c.kind == "Reconciling")
+    {
+        Some(c) if c.status != running => *c = reconciling(running, now),
+        Some(_) => {}
+        None => status.conditions.push(reconciling(running, now)),
+    }
 }
