@@ -315,6 +315,19 @@ fn a_branch_missing_on_the_remote_is_reported_by_name() {
 }
 
 #[test]
+fn a_branch_deleted_on_the_remote_is_not_served_from_the_mirror() {
+    let Some(s) = http_setup() else { return };
+    let follow = source(s.server.url("policy.git"), &s.mirror, token(TOKEN));
+    fetch(&follow).expect("the branch exists");
+    git(&s.repos.bare, &["update-ref", "-d", "refs/heads/main"]);
+    let error = fetch(&follow).expect_err("the branch is gone");
+    assert!(
+        format!("{error:#}").contains("has no branch `main`"),
+        "{error:#}"
+    );
+}
+
+#[test]
 fn a_remote_that_never_answers_fails_the_fetch_within_the_timeout() {
     // Accepts connections and reads requests, and never says a word.
     let listener = TcpListener::bind("127.0.0.1:0").expect("bind loopback");
