@@ -15,7 +15,7 @@ use serde::Deserialize;
 
 use super::Database;
 use crate::server;
-use crate::source::follow::GitSource;
+use crate::source::follow::{self, GitAuth, GitSource, Secret, TokenSource};
 
 #[derive(Debug, clap::Args)]
 pub struct ServeArgs {
@@ -28,7 +28,8 @@ pub struct ServeArgs {
     /// Policy directory to follow [default: policies].
     #[arg(long, env = "FIXPOINT_POLICY_DIR")]
     pub policies: Option<PathBuf>,
-    /// Follow this git repository (path, file:// or git:// URL) instead of --policies.
+    /// Follow this git repository (https://, http://, ssh://, user@host:path, git://,
+    /// file:// or a path) instead of --policies.
     #[arg(long, env = "FIXPOINT_GIT_URL")]
     pub git_url: Option<String>,
     /// The branch to follow [default: main].
@@ -37,6 +38,8 @@ pub struct ServeArgs {
     /// The policy directory inside the repository [default: the root].
     #[arg(long, env = "FIXPOINT_GIT_PATH")]
     pub git_path: Option<PathBuf>,
+    #[command(flatten)]
+    pub git_auth: GitAuthArgs,
     /// The token agents enroll with (unset: enrollment is closed).
     #[arg(long, env = "FIXPOINT_ENROLLMENT_TOKEN", hide_env_values = true)]
     pub enrollment_token: Option<String>,
@@ -116,6 +119,14 @@ struct FileConfig {
     git_url: Option<String>,
     git_branch: Option<String>,
     git_path: Option<PathBuf>,
+    // Credentials and signatures for `gitUrl`: see `GitAuthArgs`.
+    git_token: Option<String>,
+    git_token_file: Option<PathBuf>,
+    git_username: Option<String>,
+    git_ssh_key: Option<PathBuf>,
+    git_ssh_key_passphrase: Option<String>,
+    git_known_hosts: Option<PathBuf>,
+    git_allowed_signers: Option<PathBuf>,
     data_dir: Option<PathBuf>,
     database_url: Option<String>,
 }
@@ -123,10 +134,12 @@ struct FileConfig {
 const DEFAULT_LISTEN: &str = "127.0.0.1:8080";
 
 pub fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
-    let file = match &args.config {
+    let mut file = match &args.config {
         Some(path) => read_config(path)?,
         None => FileConfig::default(),
     };
+    let git_url = args.git_url.or(file.git_url.take());
+    let (auth, allowed_signers) = git_credentials(args.git_auth, &mut file, git_url.is_some())?;
     let listen = match args.listen.or(file.listen) {
         Some(a) => a,
         None => DEFAULT_LISTEN.parse().context("the default address")?,
@@ -190,7 +203,7 @@ pub fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
     {
         database.data_dir = dir;
     }
-    let git = args.git_url.or(file.git_url).map(|url| GitSource {
+    let git = git_url.map(|url| GitSource {
         url,
         branch: args
             .git_branch
@@ -198,7 +211,12 @@ pub fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
             .unwrap_or_else(|| "main".to_owned()),
         path: args.git_path.or(file.git_path),
         mirror: database.data_dir.join("policy-mirror.git"),
+        auth,
+        allowed_signers,
     });
+    if let Some(git) = &git {
+        check_git_source(git)?;
+    }
     let config = server::Config {
         git,
         listen,
@@ -304,4 +322,297 @@ async fn shutdown_signal() {
         () = term => {},
     }
     tracing::info!("shutting down");
+}
+
+// ---- Credentials and signed commits for the followed git repository ----
+//
+// Kept in one block: the flags (`GitAuthArgs`), how they and the config file's keys make a
+// `GitAuth`, and the start-up checks.
+
+/// How to reach the followed git repository (`--git-url`) and which of its commits to trust.
+#[derive(Debug, clap::Args)]
+pub struct GitAuthArgs {
+    /// A token for an https:// (or http://) repository, sent as the password of HTTP basic
+    /// authentication. Prefer --git-token-file, or the environment variable over the flag.
+    #[arg(long, env = "FIXPOINT_GIT_TOKEN", hide_env_values = true)]
+    pub git_token: Option<String>,
+    /// A file holding the token (e.g. a mounted Kubernetes Secret), read again before every
+    /// fetch so a rotated token is picked up.
+    #[arg(long, env = "FIXPOINT_GIT_TOKEN_FILE")]
+    pub git_token_file: Option<PathBuf>,
+    /// The user name sent with the token [default: x-access-token, which GitHub accepts;
+    /// GitLab wants oauth2].
+    #[arg(long, env = "FIXPOINT_GIT_USERNAME")]
+    pub git_username: Option<String>,
+    /// An SSH private key for an ssh:// or user@host:path repository (the user comes from
+    /// the URL, `git` when it names none). Needs --git-known-hosts.
+    #[arg(long, env = "FIXPOINT_GIT_SSH_KEY")]
+    pub git_ssh_key: Option<PathBuf>,
+    /// The passphrase of an encrypted --git-ssh-key. Prefer the environment variable.
+    #[arg(long, env = "FIXPOINT_GIT_SSH_KEY_PASSPHRASE", hide_env_values = true)]
+    pub git_ssh_key_passphrase: Option<String>,
+    /// An OpenSSH known_hosts file listing the SSH server's host key; any other host key is
+    /// refused (e.g. `ssh-keyscan -p PORT HOST`, checked against the server's fingerprint).
+    #[arg(long, env = "FIXPOINT_GIT_KNOWN_HOSTS")]
+    pub git_known_hosts: Option<PathBuf>,
+    /// Follow only commits with an SSH signature by a key of this OpenSSH allowed_signers
+    /// file (`git -c gpg.format=ssh commit -S`); an unsigned or badly signed commit fails the
+    /// pass and the last good revision stays in force.
+    #[arg(long, env = "FIXPOINT_GIT_ALLOWED_SIGNERS")]
+    pub git_allowed_signers: Option<PathBuf>,
+}
+
+/// The credentials and the allowed signers file, from flags and environment over the config
+/// file. The token is one setting however it is given: a `--git-token-file` replaces a
+/// `gitToken` of the config file rather than conflicting with it.
+fn git_credentials(
+    args: GitAuthArgs,
+    file: &mut FileConfig,
+    has_url: bool,
+) -> anyhow::Result<(GitAuth, Option<PathBuf>)> {
+    let (token, token_file) = if args.git_token.is_some() || args.git_token_file.is_some() {
+        (args.git_token, args.git_token_file)
+    } else {
+        (file.git_token.take(), file.git_token_file.take())
+    };
+    let username = args.git_username.or(file.git_username.take());
+    let ssh_key = args.git_ssh_key.or(file.git_ssh_key.take());
+    let passphrase = args
+        .git_ssh_key_passphrase
+        .or(file.git_ssh_key_passphrase.take());
+    let known_hosts = args.git_known_hosts.or(file.git_known_hosts.take());
+    let allowed_signers = args.git_allowed_signers.or(file.git_allowed_signers.take());
+
+    let given: Vec<&str> = [
+        (token.is_some(), "--git-token"),
+        (token_file.is_some(), "--git-token-file"),
+        (username.is_some(), "--git-username"),
+        (ssh_key.is_some(), "--git-ssh-key"),
+        (passphrase.is_some(), "--git-ssh-key-passphrase"),
+        (known_hosts.is_some(), "--git-known-hosts"),
+        (allowed_signers.is_some(), "--git-allowed-signers"),
+    ]
+    .into_iter()
+    .filter_map(|(set, name)| set.then_some(name))
+    .collect();
+    if !has_url {
+        anyhow::ensure!(
+            given.is_empty(),
+            "{} set without --git-url: there is no git repository to use it for",
+            given.join(", ")
+        );
+        return Ok((GitAuth::None, None));
+    }
+    let token = match (token, token_file) {
+        (Some(_), Some(_)) => {
+            anyhow::bail!("give the git token once: --git-token or --git-token-file, not both")
+        }
+        (Some(token), None) => {
+            anyhow::ensure!(!token.trim().is_empty(), "the git token is empty");
+            Some(TokenSource::Value(Secret::new(token.trim())))
+        }
+        (None, Some(path)) => Some(TokenSource::File(path)),
+        (None, None) => None,
+    };
+    let auth = match (token, ssh_key) {
+        (Some(_), Some(_)) => anyhow::bail!(
+            "a git token (HTTPS) and an SSH key cannot both be set: the URL's transport uses one"
+        ),
+        (Some(token), None) => {
+            anyhow::ensure!(
+                passphrase.is_none() && known_hosts.is_none(),
+                "--git-ssh-key-passphrase and --git-known-hosts are for SSH, not for a token"
+            );
+            GitAuth::Token {
+                username: username.unwrap_or_else(|| follow::DEFAULT_TOKEN_USERNAME.to_owned()),
+                token,
+            }
+        }
+        (None, Some(key)) => {
+            anyhow::ensure!(
+                username.is_none(),
+                "--git-username is the user sent with a token; for SSH put the user in the URL \
+                 (ssh://user@host/path)"
+            );
+            let Some(known_hosts) = known_hosts else {
+                anyhow::bail!(
+                    "--git-ssh-key needs --git-known-hosts: the SSH server's host key is always \
+                     checked"
+                );
+            };
+            GitAuth::SshKey {
+                key,
+                passphrase: passphrase.map(Secret::new),
+                known_hosts,
+            }
+        }
+        (None, None) => {
+            let stray: Vec<&str> = given
+                .iter()
+                .copied()
+                .filter(|name| *name != "--git-allowed-signers")
+                .collect();
+            anyhow::ensure!(
+                stray.is_empty(),
+                "{} set without a credential (--git-token, --git-token-file or --git-ssh-key)",
+                stray.join(", ")
+            );
+            GitAuth::None
+        }
+    };
+    Ok((auth, allowed_signers))
+}
+
+/// Refuses credentials that do not fit the URL before the server starts, warns about a
+/// token sent unencrypted, and sets libgit2's network timeouts while this is still the only
+/// thread.
+fn check_git_source(git: &GitSource) -> anyhow::Result<()> {
+    git.check()?;
+    if git.sends_token_in_clear() {
+        tracing::warn!(
+            "the git token is sent unencrypted over http://; use https:// outside a test setup"
+        );
+    }
+    fixpoint_git_timeouts::set_once(follow::NETWORK_TIMEOUTS);
+    Ok(())
+}
+
+#[cfg(test)]
+mod git_credentials_tests {
+    use super::*;
+
+    fn args() -> GitAuthArgs {
+        GitAuthArgs {
+            git_token: None,
+            git_token_file: None,
+            git_username: None,
+            git_ssh_key: None,
+            git_ssh_key_passphrase: None,
+            git_known_hosts: None,
+            git_allowed_signers: None,
+        }
+    }
+
+    #[test]
+    fn a_token_file_flag_replaces_the_config_files_token_instead_of_conflicting() {
+        let mut file = FileConfig {
+            git_token: Some("from-the-file".to_owned()),
+            git_username: Some("oauth2".to_owned()),
+            ..FileConfig::default()
+        };
+        let flags = GitAuthArgs {
+            git_token_file: Some(PathBuf::from("/run/secrets/token")),
+            ..args()
+        };
+        let (auth, signers) = git_credentials(flags, &mut file, true).expect("valid settings");
+        assert_eq!(
+            auth,
+            GitAuth::Token {
+                username: "oauth2".to_owned(),
+                token: TokenSource::File(PathBuf::from("/run/secrets/token")),
+            }
+        );
+        assert_eq!(signers, None);
+    }
+
+    #[test]
+    fn a_token_without_a_user_name_is_sent_as_x_access_token() {
+        let flags = GitAuthArgs {
+            git_token: Some("t0ken\n".to_owned()),
+            ..args()
+        };
+        let (auth, _) =
+            git_credentials(flags, &mut FileConfig::default(), true).expect("valid settings");
+        assert_eq!(
+            auth,
+            GitAuth::Token {
+                username: "x-access-token".to_owned(),
+                token: TokenSource::Value(Secret::new("t0ken")),
+            }
+        );
+    }
+
+    #[test]
+    fn an_ssh_key_without_known_hosts_is_refused() {
+        let flags = GitAuthArgs {
+            git_ssh_key: Some(PathBuf::from("id_ed25519")),
+            ..args()
+        };
+        let error = git_credentials(flags, &mut FileConfig::default(), true)
+            .expect_err("the host key must be checkable");
+        assert!(error.to_string().contains("--git-known-hosts"), "{error}");
+    }
+
+    #[test]
+    fn a_token_and_an_ssh_key_together_are_refused() {
+        let flags = GitAuthArgs {
+            git_token: Some("t0ken".to_owned()),
+            git_ssh_key: Some(PathBuf::from("id_ed25519")),
+            git_known_hosts: Some(PathBuf::from("known_hosts")),
+            ..args()
+        };
+        let error =
+            git_credentials(flags, &mut FileConfig::default(), true).expect_err("one credential");
+        assert!(error.to_string().contains("cannot both be set"), "{error}");
+        assert!(!error.to_string().contains("t0ken"), "{error}");
+    }
+
+    #[test]
+    fn git_settings_without_a_git_url_are_an_error_naming_them() {
+        let mut file = FileConfig {
+            git_allowed_signers: Some(PathBuf::from("allowed_signers")),
+            ..FileConfig::default()
+        };
+        let flags = GitAuthArgs {
+            git_token: Some("t0ken".to_owned()),
+            ..args()
+        };
+        let error = git_credentials(flags, &mut file, false).expect_err("no repository");
+        let message = error.to_string();
+        assert!(
+            message.starts_with("--git-token, --git-allowed-signers set without --git-url"),
+            "{message}"
+        );
+    }
+
+    #[test]
+    fn the_config_file_takes_the_credentials_in_camel_case() {
+        let dir = tempfile::tempdir().expect("temporary directory");
+        let path = dir.path().join("fixpoint.yaml");
+        std::fs::write(
+            &path,
+            "gitUrl: git@github.com:corp/policy.git\n\
+             gitSshKey: /run/secrets/deploy-key\n\
+             gitSshKeyPassphrase: correct horse\n\
+             gitKnownHosts: /etc/fixpoint/known_hosts\n\
+             gitAllowedSigners: /etc/fixpoint/allowed_signers\n",
+        )
+        .expect("write the config file");
+        let mut file = read_config(&path).expect("every key is known");
+        let (auth, signers) = git_credentials(args(), &mut file, true).expect("valid settings");
+        assert_eq!(
+            auth,
+            GitAuth::SshKey {
+                key: PathBuf::from("/run/secrets/deploy-key"),
+                passphrase: Some(Secret::new("correct horse")),
+                known_hosts: PathBuf::from("/etc/fixpoint/known_hosts"),
+            }
+        );
+        assert_eq!(
+            signers,
+            Some(PathBuf::from("/etc/fixpoint/allowed_signers"))
+        );
+    }
+
+    #[test]
+    fn allowed_signers_alone_is_valid_for_an_anonymous_repository() {
+        let flags = GitAuthArgs {
+            git_allowed_signers: Some(PathBuf::from("allowed_signers")),
+            ..args()
+        };
+        let (auth, signers) =
+            git_credentials(flags, &mut FileConfig::default(), true).expect("valid settings");
+        assert_eq!(auth, GitAuth::None);
+        assert_eq!(signers, Some(PathBuf::from("allowed_signers")));
+    }
 }

@@ -9,7 +9,8 @@
 //! reported on the entry, never followed: a symbolic link is a blob holding its target's
 //! path, and a submodule is the id of a commit in another repository.
 //!
-//! Fetching remotes (HTTPS, SSH) is not here yet: the repository is read as it is on disk.
+//! The repository is read as it is on disk; fetching a remote into a mirror first (HTTPS with a
+//! token, SSH with a key, signed commits) is [`super::follow`]'s business.
 
 use std::path::{Component, Path};
 
