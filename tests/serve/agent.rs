@@ -1,180 +1,172 @@
 //! The agent API: enrollment, check-in, reports, and planning the machines
 //! agents checked in.
 
+use fixpoint_core::fleet::Fleet;
 use serde_json::json;
 
-use crate::support::{Serve, block_on, facts, root, web_inventory};
+use crate::support::{
+    Serve, block_on, facts, import_example_catalog, on_each_database, root, web_inventory,
+};
 
 #[test]
 fn without_a_snapshot_the_server_plans_the_machines_in_its_database() {
-    use fixpoint_core::fleet::Fleet;
-    let serve = Serve::new().snapshot(false);
-    // Two machines of the example fleet, enrolled and checked in as agents would.
-    let example = Fleet::from_snapshot(
-        &std::fs::read(root().join("examples/fleet/snapshot.json")).expect("snapshot"),
-    )
-    .expect("example fleet");
-    block_on(async {
-        let store = fixpoint::store::Store::open_in_data_dir(&serve.data_dir())
-            .await
-            .expect("store");
-        let now = jiff::Timestamp::now();
-        for m in &example.machines()[..2] {
-            let inventory = example.inventory_of(m).expect("inventory");
-            store
-                .put_inventory(inventory, now)
-                .await
-                .expect("inventory");
-            store
-                .enroll(m, &format!("hash-{}", m.id), now)
-                .await
-                .expect("enroll");
-            store.check_in(m, now).await.expect("check in");
-        }
-        store.close().await;
+    on_each_database(|db| {
+        let serve = Serve::new().snapshot(false).database(&db);
+        // Two machines of the example fleet, enrolled and checked in as agents would.
+        let example = Fleet::from_snapshot(
+            &std::fs::read(root().join("examples/fleet/snapshot.json")).expect("snapshot"),
+        )
+        .expect("example fleet");
+        block_on(async {
+            let store = serve.open_store().await;
+            let now = jiff::Timestamp::now();
+            for m in &example.machines()[..2] {
+                let inventory = example.inventory_of(m).expect("inventory");
+                store
+                    .put_inventory(inventory, now)
+                    .await
+                    .expect("inventory");
+                store
+                    .enroll(m, &format!("hash-{}", m.id), now)
+                    .await
+                    .expect("enroll");
+                store.check_in(m, now).await.expect("check in");
+            }
+            store.close().await;
+        });
+        let s = serve.start();
+        let v = s.wait_for("a plan", |v| !v["plan"].is_null());
+        assert_eq!(v["plan"]["machines"], 2, "{v:#}");
     });
-    let s = serve.start();
-    let v = s.wait_for("a plan", |v| !v["plan"].is_null());
-    assert_eq!(v["plan"]["machines"], 2, "{v:#}");
 }
 
 #[test]
 fn an_agent_enrolls_checks_in_and_is_planned() {
-    let s = Serve::new().snapshot(false).enrollment().start();
-    let facts = facts(json!({"role": "web"}));
-    let (code, _, body) = s.post(
-        "/api/v1/enroll",
-        None,
-        json!({"token": "wrong-token", "facts": facts}).to_string(),
-    );
-    assert_eq!(code, 401, "{body}");
-    let agent = s.enroll(&facts);
-    assert_eq!(agent.credential.len(), 64);
-    assert!(agent.id.starts_with("agent-"), "{}", agent.id);
+    on_each_database(|db| {
+        let s = Serve::new()
+            .snapshot(false)
+            .enrollment()
+            .database(&db)
+            .start();
+        let facts = facts(json!({"role": "web"}));
+        let (code, _, body) = s.post(
+            "/api/v1/enroll",
+            None,
+            json!({"token": "wrong-token", "facts": facts}).to_string(),
+        );
+        assert_eq!(code, 401, "{body}");
+        let agent = s.enroll(&facts);
+        assert_eq!(agent.credential.len(), 64);
+        assert!(agent.id.starts_with("agent-"), "{}", agent.id);
 
-    let (hash, full) = web_inventory();
-    let check_in = |credential: Option<&str>, inventory: &serde_json::Value| {
-        s.post(
+        let (hash, full) = web_inventory();
+        let check_in = |credential: Option<&str>, inventory: &serde_json::Value| {
+            s.post(
+                "/api/v1/check-in",
+                credential,
+                json!({"facts": facts, "inventory": inventory}).to_string(),
+            )
+        };
+        // Without a credential, or with someone else's: refused.
+        let unchanged = json!({"kind": "unchanged", "hash": hash});
+        assert_eq!(check_in(None, &unchanged).0, 401);
+        assert_eq!(check_in(Some("not-a-credential"), &unchanged).0, 401);
+        // A hash the server has never seen: it asks for the inventory.
+        let (code, _, body) = check_in(Some(&agent.credential), &unchanged);
+        assert_eq!(code, 200, "{body}");
+        assert_eq!(body["inventoryNeeded"], true, "{body}");
+        // The full inventory, then only its hash.
+        let (code, etag, body) = check_in(Some(&agent.credential), &full);
+        assert_eq!(code, 200, "{body}");
+        assert_eq!(body["inventoryNeeded"], false, "{body}");
+        assert_eq!(
+            etag,
+            Some(format!("\"{}\"", body["etag"].as_str().expect("etag")))
+        );
+        let (code, _, body) = check_in(Some(&agent.credential), &unchanged);
+        assert_eq!(code, 200, "{body}");
+        assert_eq!(body["inventoryNeeded"], false, "{body}");
+        // Malformed JSON and unknown fields: 400 with the reason.
+        let (code, _, body) = s.post(
             "/api/v1/check-in",
-            credential,
-            json!({"facts": facts, "inventory": inventory}).to_string(),
-        )
-    };
-    // Without a credential, or with someone else's: refused.
-    let unchanged = json!({"kind": "unchanged", "hash": hash});
-    assert_eq!(check_in(None, &unchanged).0, 401);
-    assert_eq!(check_in(Some("not-a-credential"), &unchanged).0, 401);
-    // A hash the server has never seen: it asks for the inventory.
-    let (code, _, body) = check_in(Some(&agent.credential), &unchanged);
-    assert_eq!(code, 200, "{body}");
-    assert_eq!(body["inventoryNeeded"], true, "{body}");
-    // The full inventory, then only its hash.
-    let (code, etag, body) = check_in(Some(&agent.credential), &full);
-    assert_eq!(code, 200, "{body}");
-    assert_eq!(body["inventoryNeeded"], false, "{body}");
-    assert_eq!(
-        etag,
-        Some(format!("\"{}\"", body["etag"].as_str().expect("etag")))
-    );
-    let (code, _, body) = check_in(Some(&agent.credential), &unchanged);
-    assert_eq!(code, 200, "{body}");
-    assert_eq!(body["inventoryNeeded"], false, "{body}");
-    // Malformed JSON and unknown fields: 400 with the reason.
-    let (code, _, body) = s.post(
-        "/api/v1/check-in",
-        Some(&agent.credential),
-        "{\"facts\": 1".into(),
-    );
-    assert_eq!(code, 400, "{body}");
-    assert_eq!(body["error"], "malformed", "{body}");
-    let (code, _, body) = s.post(
-        "/api/v1/check-in",
-        Some(&agent.credential),
-        json!({"facts": facts, "inventory": unchanged, "extra": 1}).to_string(),
-    );
-    assert_eq!(code, 400, "{body}");
-    assert!(
-        body["detail"].as_str().unwrap_or("").contains("extra"),
-        "{body}"
-    );
-    // Too large: 413.
-    let (code, _, _) = s.post(
-        "/api/v1/check-in",
-        Some(&agent.credential),
-        " ".repeat(33 * 1024 * 1024),
-    );
-    assert_eq!(code, 413);
-    // The next pass plans the agent's machine.
-    let v = s.wait_for("the agent planned", |v| v["plan"]["machines"] == 1);
-    assert_eq!(v["plan"]["machines"], 1);
-    let metrics = s.metrics();
-    assert!(metrics.contains("fixpoint_check_ins_total 2"), "{metrics}");
+            Some(&agent.credential),
+            "{\"facts\": 1".into(),
+        );
+        assert_eq!(code, 400, "{body}");
+        assert_eq!(body["error"], "malformed", "{body}");
+        let (code, _, body) = s.post(
+            "/api/v1/check-in",
+            Some(&agent.credential),
+            json!({"facts": facts, "inventory": unchanged, "extra": 1}).to_string(),
+        );
+        assert_eq!(code, 400, "{body}");
+        assert!(
+            body["detail"].as_str().unwrap_or("").contains("extra"),
+            "{body}"
+        );
+        // Too large: 413.
+        let (code, _, _) = s.post(
+            "/api/v1/check-in",
+            Some(&agent.credential),
+            " ".repeat(33 * 1024 * 1024),
+        );
+        assert_eq!(code, 413);
+        // The next pass plans the agent's machine.
+        let v = s.wait_for("the agent planned", |v| v["plan"]["machines"] == 1);
+        assert_eq!(v["plan"]["machines"], 1);
+        let metrics = s.metrics();
+        assert!(metrics.contains("fixpoint_check_ins_total 2"), "{metrics}");
+    });
 }
 
 #[test]
 fn reports_are_matched_to_their_instructions_and_counted_once() {
-    use fixpoint::store::{SourceUpdate, Store};
-    use fixpoint_core::catalog::Advisory;
-    let serve = Serve::new().snapshot(false).enrollment();
-    // The example catalog in the server's database.
-    let advisories: Vec<Advisory> = serde_json::from_slice(
-        &std::fs::read(root().join("examples/fleet/catalog.json")).expect("catalog"),
-    )
-    .expect("advisories");
-    block_on(async {
-        let store = Store::open_in_data_dir(&serve.data_dir())
-            .await
-            .expect("store");
-        let update = SourceUpdate {
-            name: "example".into(),
-            kind: "osv".into(),
-            location: "examples/fleet/catalog.json".into(),
-            ..SourceUpdate::default()
+    on_each_database(|db| {
+        let serve = Serve::new().snapshot(false).enrollment().database(&db);
+        block_on(async {
+            let store = serve.open_store().await;
+            import_example_catalog(&store).await;
+            store.close().await;
+        });
+        let s = serve.start();
+        let facts = facts(json!({"role": "web", "ring": "canary"}));
+        let a = s.enroll(&facts);
+        let b = s.enroll(&facts);
+        let (web, full) = web_inventory();
+        s.check_in(&a, &facts, &full);
+        s.wait_for("agent A planned", |v| v["plan"]["machines"] == 1);
+        let body = s.check_in(&a, &facts, &json!({"kind": "unchanged", "hash": web}));
+        let items = body["instructions"]["items"]
+            .as_array()
+            .expect("items")
+            .clone();
+        assert!(
+            !items.is_empty(),
+            "the canary web machine misses approved patches: {body}"
+        );
+        let id = items[0]["id"].as_str().expect("id").to_owned();
+        let report = |credential: &str, id: &str| {
+            s.post(
+                "/api/v1/report",
+                Some(credential),
+                json!({"results": [{"instructionId": id, "outcome": "failed", "exitCode": 100,
+                                    "logTail": "E: Sub-process /usr/bin/dpkg returned an error code (1)",
+                                    "at": "2026-11-25T02:10:00Z"}]})
+                .to_string(),
+            )
         };
-        store
-            .replace_source(&update, &advisories, jiff::Timestamp::now())
-            .await
-            .expect("import");
-        store.close().await;
+        let (code, _, body) = report(&a.credential, &id);
+        assert_eq!(code, 200, "{body}");
+        assert_eq!(body, json!({"accepted": 1, "duplicates": 0}));
+        // The agent did not get the acknowledgement and sends it again.
+        let (code, _, body) = report(&a.credential, &id);
+        assert_eq!(code, 200, "{body}");
+        assert_eq!(body, json!({"accepted": 0, "duplicates": 1}));
+        // Agent B cannot report on A's instruction, nor anyone on an unknown one.
+        let (code, _, body) = report(&b.credential, &id);
+        assert_eq!(code, 400, "{body}");
+        assert_eq!(body["error"], "unknownInstruction", "{body}");
+        let (code, _, _) = report(&a.credential, "i-does-not-exist");
+        assert_eq!(code, 400);
     });
-    let s = serve.start();
-    let facts = facts(json!({"role": "web", "ring": "canary"}));
-    let a = s.enroll(&facts);
-    let b = s.enroll(&facts);
-    let (web, full) = web_inventory();
-    s.check_in(&a, &facts, &full);
-    s.wait_for("agent A planned", |v| v["plan"]["machines"] == 1);
-    let body = s.check_in(&a, &facts, &json!({"kind": "unchanged", "hash": web}));
-    let items = body["instructions"]["items"]
-        .as_array()
-        .expect("items")
-        .clone();
-    assert!(
-        !items.is_empty(),
-        "the canary web machine misses approved patches: {body}"
-    );
-    let id = items[0]["id"].as_str().expect("id").to_owned();
-    let report = |credential: &str, id: &str| {
-        s.post(
-            "/api/v1/report",
-            Some(credential),
-            json!({"results": [{"instructionId": id, "outcome": "failed", "exitCode": 100,
-                                "logTail": "E: Sub-process /usr/bin/dpkg returned an error code (1)",
-                                "at": "2026-11-25T02:10:00Z"}]})
-            .to_string(),
-        )
-    };
-    let (code, _, body) = report(&a.credential, &id);
-    assert_eq!(code, 200, "{body}");
-    assert_eq!(body, json!({"accepted": 1, "duplicates": 0}));
-    // The agent did not get the acknowledgement and sends it again.
-    let (code, _, body) = report(&a.credential, &id);
-    assert_eq!(code, 200, "{body}");
-    assert_eq!(body, json!({"accepted": 0, "duplicates": 1}));
-    // Agent B cannot report on A's instruction, nor anyone on an unknown one.
-    let (code, _, body) = report(&b.credential, &id);
-    assert_eq!(code, 400, "{body}");
-    assert_eq!(body["error"], "unknownInstruction", "{body}");
-    let (code, _, _) = report(&a.credential, "i-does-not-exist");
-    assert_eq!(code, 400);
 }

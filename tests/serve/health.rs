@@ -3,44 +3,48 @@
 use std::process::Command;
 use std::time::Duration;
 
-use crate::support::{Serve, condition};
+use crate::support::{Serve, condition, on_each_database};
 
 #[test]
 fn a_fresh_server_is_live_becomes_ready_and_reports_the_plan() {
-    let s = Serve::new().start();
-    assert_eq!(s.get("/healthz"), (200, "ok\n".into()));
-    let v = s.wait_for("a plan", |v| !v["plan"].is_null());
-    assert_eq!(condition(&v, "Ready"), Some(true), "{v:#}");
-    assert_eq!(condition(&v, "Stalled"), Some(false));
-    assert_eq!(v["plan"]["machines"], 4, "{v:#}");
-    let applied = v["lastApplied"]["revision"].as_str().expect("revision");
-    assert!(applied.starts_with("dir:"), "{applied}");
-    assert_eq!(s.get("/readyz").0, 200);
-    let metrics = s.metrics();
-    assert!(
-        metrics.contains("\nfixpoint_fleet_machines 4\n"),
-        "{metrics}"
-    );
-    assert!(metrics.contains("fixpoint_policy_stalled 0"), "{metrics}");
-    assert!(
-        metrics.contains("fixpoint_machines{ring=\"servers/canary\"} 1"),
-        "{metrics}"
-    );
+    on_each_database(|db| {
+        let s = Serve::new().database(&db).start();
+        assert_eq!(s.get("/healthz"), (200, "ok\n".into()));
+        let v = s.wait_for("a plan", |v| !v["plan"].is_null());
+        assert_eq!(condition(&v, "Ready"), Some(true), "{v:#}");
+        assert_eq!(condition(&v, "Stalled"), Some(false));
+        assert_eq!(v["plan"]["machines"], 4, "{v:#}");
+        let applied = v["lastApplied"]["revision"].as_str().expect("revision");
+        assert!(applied.starts_with("dir:"), "{applied}");
+        assert_eq!(s.get("/readyz").0, 200);
+        let metrics = s.metrics();
+        assert!(
+            metrics.contains("\nfixpoint_fleet_machines 4\n"),
+            "{metrics}"
+        );
+        assert!(metrics.contains("fixpoint_policy_stalled 0"), "{metrics}");
+        assert!(
+            metrics.contains("fixpoint_machines{ring=\"servers/canary\"} 1"),
+            "{metrics}"
+        );
+    });
 }
 
 #[test]
 fn sigterm_stops_the_server_cleanly() {
-    let s = Serve::new().start();
-    s.wait_for("a plan", |v| !v["plan"].is_null());
-    let killed = Command::new("kill")
-        .args(["-TERM", &s.pid().to_string()])
-        .status()
-        .expect("kill");
-    assert!(killed.success());
-    let code = s
-        .exit_within(Duration::from_secs(10))
-        .expect("stopped within 10 s of SIGTERM");
-    assert!(code.success(), "exit status {code}");
+    on_each_database(|db| {
+        let s = Serve::new().database(&db).start();
+        s.wait_for("a plan", |v| !v["plan"].is_null());
+        let killed = Command::new("kill")
+            .args(["-TERM", &s.pid().to_string()])
+            .status()
+            .expect("kill");
+        assert!(killed.success());
+        let code = s
+            .exit_within(Duration::from_secs(10))
+            .expect("stopped within 10 s of SIGTERM");
+        assert!(code.success(), "exit status {code}");
+    });
 }
 
 #[test]

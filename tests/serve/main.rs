@@ -2,8 +2,17 @@
 //! policy directory the test edits, a real HTTP client.
 //!
 //! [`support`] starts servers and plays agents; each other module is one topic
-//! of the server's behaviour.
+//! of the server's behaviour. Tests whose outcome depends on what the server
+//! stores run once on SQLite and once on a fresh PostgreSQL database
+//! ([`support::on_each_database`]); with CI=true an unreachable PostgreSQL
+//! fails them.
 
+#[path = "../support/databases.rs"]
+#[allow(
+    dead_code,
+    reason = "the serve tests need only fresh PostgreSQL databases"
+)]
+mod databases;
 mod support;
 
 mod agent;

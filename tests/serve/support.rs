@@ -3,9 +3,11 @@
 //! port and speaks HTTP to it, and a few helpers play an agent.
 //!
 //! ```ignore
-//! let s = Serve::new().snapshot(false).enrollment().start();
-//! let agent = s.enroll(&facts(json!({"role": "web"})));
-//! let v = s.wait_for("a plan", |v| !v["plan"].is_null());
+//! on_each_database(|db| {
+//!     let s = Serve::new().snapshot(false).enrollment().database(&db).start();
+//!     let agent = s.enroll(&facts(json!({"role": "web"})));
+//!     let v = s.wait_for("a plan", |v| !v["plan"].is_null());
+//! });
 //! ```
 
 use std::cell::RefCell;
@@ -15,6 +17,7 @@ use std::process::{Child, Command, ExitStatus, Stdio};
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
+use fixpoint::store::Store;
 use serde_json::{Value, json};
 
 /// The enrollment token of servers started with [`Serve::enrollment`].
@@ -28,12 +31,47 @@ pub fn root() -> &'static Path {
     Path::new(env!("CARGO_MANIFEST_DIR"))
 }
 
+/// The database a server keeps its state in.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Db {
+    /// SQLite in the server's data directory.
+    Sqlite,
+    /// A PostgreSQL database, by URL.
+    Postgres(String),
+}
+
+impl std::fmt::Display for Db {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Db::Sqlite => "SQLite",
+            Db::Postgres(_) => "PostgreSQL",
+        })
+    }
+}
+
+/// Runs a test's `body` on SQLite, then on a fresh PostgreSQL database named
+/// after the test. Without PostgreSQL that half is skipped (and said so on
+/// stderr), except with CI=true: then the test fails.
+pub fn on_each_database(body: impl Fn(Db)) {
+    let thread = std::thread::current();
+    // The test harness names each test's thread after the test: unique, so two
+    // tests never share (and drop) one database.
+    let test = thread.name().expect("a test thread has the test's name");
+    eprintln!("{test}: on SQLite");
+    body(Db::Sqlite);
+    if let Some(url) = block_on(crate::databases::fresh_postgres(&format!("serve_{test}"))) {
+        eprintln!("{test}: on PostgreSQL");
+        body(Db::Postgres(url));
+    }
+}
+
 /// How to start `fixpoint serve`: by default on a free loopback port with a
 /// copy of `policies/` (which the test may edit), the example fleet snapshot,
 /// a reconcile every second and SQLite in a temporary data directory.
 pub struct Serve {
     dir: tempfile::TempDir,
     snapshot: bool,
+    database: Db,
     args: Vec<String>,
 }
 
@@ -44,6 +82,7 @@ impl Default for Serve {
         Serve {
             dir,
             snapshot: true,
+            database: Db::Sqlite,
             args: Vec::new(),
         }
     }
@@ -65,6 +104,22 @@ impl Serve {
     pub fn args(mut self, args: &[&str]) -> Serve {
         self.args.extend(args.iter().map(|&a| a.to_owned()));
         self
+    }
+
+    /// The database: SQLite in the data directory (the default) or PostgreSQL.
+    pub fn database(mut self, database: &Db) -> Serve {
+        self.database = database.clone();
+        self
+    }
+
+    /// Opens the server's database, to seed it before the server starts (close
+    /// it before starting the server).
+    pub async fn open_store(&self) -> Store {
+        match &self.database {
+            Db::Sqlite => Store::open_in_data_dir(&self.data_dir()).await,
+            Db::Postgres(url) => Store::open(url).await,
+        }
+        .unwrap_or_else(|e| panic!("the {} store opens: {e}", self.database))
     }
 
     /// Enrollment open with [`TOKEN`].
@@ -108,6 +163,9 @@ impl Serve {
             command
                 .arg("--fleet")
                 .arg(root().join("examples/fleet/snapshot.json"));
+        }
+        if let Db::Postgres(url) = &self.database {
+            command.args(["--database-url", url]);
         }
         let mut child = command
             .arg("--data-dir")
@@ -324,6 +382,27 @@ pub fn web_inventory() -> (String, Value) {
 pub fn facts(labels: Value) -> Value {
     json!({"hostname": "web-9.corp.example", "os": {"family": "debian", "version": "12"},
            "labels": labels, "timeZone": "Europe/Berlin"})
+}
+
+/// Imports `examples/fleet/catalog.json`, whose patches the example fleet's
+/// web machines miss, as the source `example`.
+pub async fn import_example_catalog(store: &Store) {
+    use fixpoint::store::SourceUpdate;
+    use fixpoint_core::catalog::Advisory;
+    let advisories: Vec<Advisory> = serde_json::from_slice(
+        &std::fs::read(root().join("examples/fleet/catalog.json")).expect("catalog"),
+    )
+    .expect("advisories");
+    let update = SourceUpdate {
+        name: "example".into(),
+        kind: "osv".into(),
+        location: "examples/fleet/catalog.json".into(),
+        ..SourceUpdate::default()
+    };
+    store
+        .replace_source(&update, &advisories, jiff::Timestamp::now())
+        .await
+        .expect("import");
 }
 
 /// Runs a future to completion on a runtime of its own (for seeding the
