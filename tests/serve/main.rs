@@ -16,6 +16,7 @@ mod databases;
 mod support;
 
 mod agent;
+mod durability;
 mod files;
 mod health;
 mod policy;

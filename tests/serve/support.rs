@@ -236,6 +236,15 @@ impl Server {
         let _ = child.wait();
     }
 
+    /// Kills the server if it runs and starts it again with the same options,
+    /// data directory and database (on another port).
+    pub fn restart(&mut self) {
+        self.kill();
+        let (child, base) = self.serve.spawn();
+        *self.child.lock().expect("child lock") = child;
+        self.base = base;
+    }
+
     /// How the server exited, if it does within `limit`.
     pub fn exit_within(&self, limit: Duration) -> Option<ExitStatus> {
         let deadline = Instant::now() + limit;
