@@ -170,3 +170,71 @@ fn reports_are_matched_to_their_instructions_and_counted_once() {
         assert_eq!(code, 400);
     });
 }
+
+/// The instruction installing `patch` among a check-in's instructions.
+fn install_of(check_in: &serde_json::Value, patch: &str) -> Option<String> {
+    check_in["instructions"]["items"]
+        .as_array()?
+        .iter()
+        .find(|i| i["action"]["patch"] == patch)
+        .and_then(|i| i["id"].as_str())
+        .map(str::to_owned)
+}
+
+#[test]
+fn a_retry_reported_with_the_same_time_as_the_failure_it_retries_is_stored_not_a_duplicate() {
+    on_each_database(|db| {
+        let serve = Serve::new().snapshot(false).enrollment().database(&db);
+        block_on(async {
+            let store = serve.open_store().await;
+            import_example_catalog(&store).await;
+            store.close().await;
+        });
+        let s = serve.start();
+        let facts = facts(json!({"role": "web", "ring": "canary"}));
+        let agent = s.enroll(&facts);
+        let (hash, full) = web_inventory();
+        let unchanged = json!({"kind": "unchanged", "hash": hash});
+        s.check_in(&agent, &facts, &full);
+        s.wait_for("the agent planned", |v| v["plan"]["machines"] == 1);
+        let body = s.check_in(&agent, &facts, &unchanged);
+        let patch = body["instructions"]["items"][0]["action"]["patch"]
+            .as_str()
+            .expect("an install")
+            .to_owned();
+        // An agent whose clock stands still (or that is fast): every attempt
+        // ends at the same second.
+        let report = |id: &str| {
+            s.post(
+                "/api/v1/report",
+                Some(&agent.credential),
+                json!({"results": [{"instructionId": id, "outcome": "failed", "exitCode": 100,
+                                    "at": "2026-11-25T02:10:00Z"}]})
+                .to_string(),
+            )
+        };
+        // The retry after each failure is a new instruction; that the third
+        // attempt is issued shows the second attempt's failure was stored.
+        let mut seen = Vec::new();
+        for attempt in 0..3 {
+            let since = jiff::Timestamp::now();
+            s.wait_for("a plan after the last report", |v| {
+                v["plan"]["computedAt"]
+                    .as_str()
+                    .and_then(|t| t.parse::<jiff::Timestamp>().ok())
+                    .is_some_and(|t| t > since)
+            });
+            let id = install_of(&s.check_in(&agent, &facts, &unchanged), &patch)
+                .unwrap_or_else(|| panic!("attempt {attempt} of {patch} is issued"));
+            assert!(!seen.contains(&id), "attempt {attempt} has a new id: {id}");
+            let (code, _, body) = report(&id);
+            assert_eq!(code, 200, "{body}");
+            assert_eq!(
+                body,
+                json!({"accepted": 1, "duplicates": 0}),
+                "attempt {attempt} ({id}) is a result of its own"
+            );
+            seen.push(id);
+        }
+    });
+}
