@@ -144,14 +144,16 @@ impl Store {
     }
 
     /// Stores reported results in one transaction; returns how many were new
-    /// (the rest repeated an instruction id already stored).
+    /// (the rest repeated an instruction id already stored). Only the
+    /// instruction id makes a duplicate: any other conflict is an error, never
+    /// a result silently dropped.
     pub async fn record_results(&self, results: &[ReportedResult]) -> Result<usize> {
         let mut tx = self.pool.begin().await?;
         let mut new = 0;
         for r in results {
             let done = sqlx::query(
                 "INSERT INTO install_results (machine_id, patch_id, release_id, at, outcome, detail, instruction_id) \
-                 VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT DO NOTHING",
+                 VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT (machine_id, instruction_id) DO NOTHING",
             )
             .bind(&r.machine)
             .bind(r.patch.as_str())

@@ -1,0 +1,30 @@
+//! `fixpoint serve` as a user runs it: the real binary on a loopback port, a
+//! policy directory the test edits, a real HTTP client.
+//!
+//! [`support`] starts servers and plays agents; each other module is one topic
+//! of the server's behaviour. Tests whose outcome depends on what the server
+//! stores run once on SQLite and once on a fresh PostgreSQL database
+//! ([`support::on_each_database`]); with CI=true an unreachable PostgreSQL
+//! fails them.
+
+#[path = "../support/apt_repo.rs"]
+mod apt_repo;
+#[path = "../support/databases.rs"]
+#[allow(
+    dead_code,
+    reason = "the serve tests need only fresh PostgreSQL databases"
+)]
+mod databases;
+#[path = "../support/feed_server.rs"]
+mod feed_server;
+mod support;
+
+mod agent;
+mod durability;
+mod files;
+mod health;
+mod overload;
+mod pipeline;
+mod policy;
+mod tls;
+mod webhook;
