@@ -1,6 +1,10 @@
 //! `fixpoint serve` as a user runs it: the real binary on a loopback port, a
 //! policy directory the test edits, a real HTTP client.
 
+mod support {
+    pub mod openapi;
+}
+
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -418,6 +422,7 @@ fn an_agent_enrolls_checks_in_and_is_planned() {
     };
     let (code, _, body) = enroll("wrong-token");
     assert_eq!(code, 401, "{body}");
+    assert_eq!(body["error"], "unauthorized", "{body}");
     let (code, _, body) = enroll("s3cret-token");
     assert_eq!(code, 201, "{body}");
     let credential = body["credential"].as_str().expect("credential").to_owned();
@@ -711,4 +716,125 @@ fn staged_files_are_served_whole_in_ranges_and_never_when_tampered() {
         .0,
         404
     );
+}
+
+/// Asserts that the document says `method path` may answer `status`, and that
+/// `body` satisfies the schema it gives for it.
+fn conforms(
+    doc: &serde_json::Value,
+    method: &str,
+    path: &str,
+    status: u16,
+    body: &serde_json::Value,
+) {
+    let response = &doc["paths"][path][method]["responses"][status.to_string()];
+    assert!(
+        response.is_object(),
+        "{method} {path} answered {status}, which the document does not list: {body}"
+    );
+    let schema = &response["content"]["application/json"]["schema"];
+    let found = support::openapi::errors(doc, schema, body);
+    assert!(
+        found.is_empty(),
+        "{method} {path} {status}: {found:#?}\n{body:#}"
+    );
+}
+
+#[test]
+fn the_openapi_document_is_served_without_a_credential_and_the_answers_satisfy_it() {
+    use fixpoint_core::protocol::{self, CHECK_IN_PATH, ENROLL_PATH, OPENAPI_PATH, REPORT_PATH};
+    let s = start_in(
+        tempfile::tempdir().expect("tempdir"),
+        false,
+        &["--enrollment-token", "s3cret-token"],
+    );
+    let (code, headers, bytes) = send(
+        "GET",
+        &format!("{}{OPENAPI_PATH}", s.base),
+        None,
+        None,
+        None,
+    );
+    assert_eq!(code, 200);
+    assert_eq!(headers["content-type"], "application/json");
+    let doc: serde_json::Value = serde_json::from_slice(&bytes).expect("JSON");
+    assert_eq!(
+        doc,
+        protocol::openapi(),
+        "the same document as docs/openapi.json"
+    );
+
+    let url = |path: &str| format!("{}{path}", s.base);
+    let facts = serde_json::json!({"hostname": "web-9.corp.example", "os": {"family": "debian", "version": "12"}});
+    let enroll = |token: &str| {
+        post(
+            &url(ENROLL_PATH),
+            None,
+            serde_json::json!({"token": token, "facts": facts}).to_string(),
+        )
+    };
+    let (code, _, body) = enroll("wrong-token");
+    conforms(&doc, "post", ENROLL_PATH, code, &body);
+    assert_eq!(code, 401);
+    let (code, _, body) = post(
+        &url(ENROLL_PATH),
+        None,
+        serde_json::json!({"token": "t"}).to_string(),
+    );
+    conforms(&doc, "post", ENROLL_PATH, code, &body);
+    assert_eq!(code, 400);
+    let (code, _, body) = enroll("s3cret-token");
+    conforms(&doc, "post", ENROLL_PATH, code, &body);
+    assert_eq!(code, 201);
+    let credential = body["credential"].as_str().expect("credential").to_owned();
+
+    let check_in =
+        |credential: Option<&str>, body: String| post(&url(CHECK_IN_PATH), credential, body);
+    let unknown = serde_json::json!({"facts": facts, "inventory": {"kind": "unchanged", "hash": "0".repeat(64)}});
+    let (code, _, body) = check_in(None, unknown.to_string());
+    conforms(&doc, "post", CHECK_IN_PATH, code, &body);
+    assert_eq!(code, 401);
+    let (code, etag, body) = check_in(Some(&credential), unknown.to_string());
+    conforms(&doc, "post", CHECK_IN_PATH, code, &body);
+    assert_eq!(
+        (code, &body["inventoryNeeded"]),
+        (200, &serde_json::json!(true))
+    );
+    assert_eq!(
+        etag,
+        Some(format!("\"{}\"", body["etag"].as_str().expect("etag"))),
+        "the ETag header, here too"
+    );
+    let full = serde_json::json!({"facts": facts, "inventory": {"kind": "full", "platform": "debian:12",
+        "packages": [{"name": "openssl", "architecture": "amd64", "version": "3.0.14-1"}]}});
+    let (code, _, body) = check_in(Some(&credential), full.to_string());
+    conforms(&doc, "post", CHECK_IN_PATH, code, &body);
+    assert_eq!(code, 200);
+    let (code, _, body) = check_in(Some(&credential), "{\"facts\": 1".into());
+    conforms(&doc, "post", CHECK_IN_PATH, code, &body);
+    assert_eq!(code, 400);
+
+    let (code, _, body) = post(
+        &url(REPORT_PATH),
+        Some(&credential),
+        serde_json::json!({"results": [{"instructionId": "i-never-given", "outcome": "succeeded",
+                                        "at": "2026-11-25T02:10:00Z"}]})
+        .to_string(),
+    );
+    conforms(&doc, "post", REPORT_PATH, code, &body);
+    assert_eq!(
+        (code, &body["error"]),
+        (400, &serde_json::json!("unknownInstruction"))
+    );
+
+    let files = format!("{}{{sha256}}", protocol::FILES_PATH);
+    let (code, _, bytes) = request(
+        "GET",
+        &url(&protocol::file_path(&"0".repeat(64))),
+        Some(&credential),
+        None,
+    );
+    let body: serde_json::Value = serde_json::from_slice(&bytes).expect("an ApiError");
+    conforms(&doc, "get", &files, code, &body);
+    assert_eq!(code, 404);
 }

@@ -198,6 +198,7 @@ fn router(shared: Arc<Shared>) -> Router {
             axum::routing::post(agent::report),
         )
         .route("/api/v1/files/{sha256}", get(agent::file))
+        .route(fixpoint_core::protocol::OPENAPI_PATH, get(agent::openapi))
         .layer(axum::extract::DefaultBodyLimit::max(agent::MAX_BODY))
         .with_state(shared)
 }
