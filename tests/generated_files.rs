@@ -1,13 +1,14 @@
-//! The files generated from the policy types (`policies/schema/`, `crds/`):
-//! checked in up to date, and saying what they should. The JSON Schemas accept
-//! the example repository and reject broken documents; the CRDs are structural
-//! and accept the examples as custom resources.
+//! The files generated from the policy and protocol types (`policies/schema/`,
+//! `crds/`, `docs/openapi.json`): checked in up to date, and saying what they
+//! should. The JSON Schemas accept the example repository and reject broken
+//! documents; the CRDs are structural and accept the examples as custom
+//! resources. (What the OpenAPI document says is checked in tests/openapi.rs.)
 
 use std::collections::BTreeSet;
 use std::fs;
 use std::path::{Path, PathBuf};
 
-use fixpoint::cli::{GENERATED_DIRS, generated_files};
+use fixpoint::cli::{GENERATED_DIRS, OPENAPI_FILE, generated_files};
 use fixpoint::crd;
 use fixpoint_core::policy::Kind;
 use fixpoint_core::policy::yaml::{self, Limits, Node};
@@ -175,7 +176,7 @@ fn generated_directories_hold_no_stale_files() {
 }
 
 #[test]
-fn there_is_a_schema_and_a_crd_for_every_kind() {
+fn there_is_a_schema_and_a_crd_for_every_kind_and_the_openapi_document() {
     let files = generated_files().expect("the policy types generate their files");
     let paths: BTreeSet<&str> = files.iter().map(|f| f.path.as_str()).collect();
     assert!(paths.contains("policies/schema/fixpoint.json"));
@@ -184,7 +185,21 @@ fn there_is_a_schema_and_a_crd_for_every_kind() {
         assert!(paths.contains(format!("policies/schema/{lower}.json").as_str()));
         assert!(paths.contains(format!("crds/{}.yaml", crd::crd_name(kind)).as_str()));
     }
-    assert_eq!(paths.len(), 2 * Kind::ALL.len() + 1);
+    assert!(paths.contains(OPENAPI_FILE));
+    assert_eq!(paths.len(), 2 * Kind::ALL.len() + 2);
+}
+
+#[test]
+fn the_checked_in_openapi_document_is_the_protocols_pretty_with_a_final_newline() {
+    let text = fs::read_to_string(repo().join(OPENAPI_FILE)).expect("docs/openapi.json");
+    assert!(text.ends_with("}\n") && !text.ends_with("\n\n"));
+    assert!(text.starts_with("{\n  \""), "pretty-printed");
+    let checked_in: Value = serde_json::from_str(&text).expect("JSON");
+    assert_eq!(
+        checked_in,
+        fixpoint_core::protocol::openapi(),
+        "{REGENERATE}"
+    );
 }
 
 // ---------------------------------------------------------------------------
@@ -935,4 +950,26 @@ fn the_check_flag_can_come_from_the_environment() {
         !scratch.0.join("crds").exists(),
         "checking from the environment writes nothing"
     );
+}
+
+#[test]
+fn docs_people_write_beside_the_openapi_document_are_never_stale() {
+    let scratch = Scratch::new("docs");
+    assert_eq!(generate(&scratch.0, &[]).0, 0);
+    let notes = scratch.0.join("docs/agent-protocol.md");
+    fs::write(&notes, "# Written by people\n").expect("writes");
+    assert_eq!(generate(&scratch.0, &["--check"]), (0, String::new()));
+    assert!(notes.exists());
+    // But a hand edit of the generated document is drift, and is undone.
+    let openapi = scratch.0.join(OPENAPI_FILE);
+    fs::write(&openapi, "{}\n").expect("writes");
+    let (code, stdout) = generate(&scratch.0, &["--check"]);
+    assert_eq!(code, 1);
+    assert_eq!(
+        stdout,
+        format!("{OPENAPI_FILE}: differs from what the types generate\n")
+    );
+    assert_eq!(generate(&scratch.0, &[]).0, 0);
+    assert_ne!(fs::read_to_string(&openapi).expect("rewritten"), "{}\n");
+    assert!(notes.exists(), "generating leaves docs people wrote alone");
 }

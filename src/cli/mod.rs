@@ -12,7 +12,7 @@ mod serve;
 mod validate;
 mod version;
 
-pub use generate::{Drift, GENERATED_DIRS, GeneratedFile, drift, generated_files};
+pub use generate::{Drift, GENERATED_DIRS, GeneratedFile, OPENAPI_FILE, drift, generated_files};
 pub use validate::{PolicyFile, read_tree};
 
 /// Fixpoint: declarative patch management, reviewed in git.
@@ -32,7 +32,8 @@ enum Command {
     Validate(validate::ValidateArgs),
     /// Compare and sort package versions under a platform's ordering rules.
     Version(version::VersionArgs),
-    /// Write the JSON Schemas (policies/schema/) and CRDs (crds/) generated from the policy types.
+    /// Write the files generated from the policy and protocol types: JSON Schemas (policies/schema/),
+    /// CRDs (crds/) and the agent API's OpenAPI document (docs/openapi.json).
     Generate(generate::GenerateArgs),
     /// The patch catalog: sync vendor feeds, import advisories, show and search patches.
     Catalog(catalog::CatalogArgs),

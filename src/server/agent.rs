@@ -1,9 +1,12 @@
-//! The agent API, version 1 (docs/agent-protocol.md): enrollment, check-in
-//! and reports. File downloads come next.
+//! The agent API, version 1 (docs/agent-protocol.md, and the OpenAPI document
+//! `protocol::openapi()` it serves at `/api/v1/openapi.json`): enrollment,
+//! check-in, reports and file downloads.
 //!
 //! - Bad JSON is a 400 with the reason; a body over the limit is a 413; a
 //!   missing or unknown credential is a 401. An agent is known only by its
 //!   credential, so it can read nothing but its own instructions.
+//! - Every error is an `ApiError` whose code (`protocol::ErrorCode`) decides
+//!   the status, so the document and the answers agree.
 //! - Only the SHA-256 of a credential is stored.
 
 use std::sync::Arc;
@@ -16,8 +19,8 @@ use axum::response::{IntoResponse, Response};
 use fixpoint_core::catalog::PatchId;
 use fixpoint_core::fleet::{DirectoryFacts, Machine, OsFacts};
 use fixpoint_core::protocol::{
-    self, Action, ApiError, CheckIn, CheckInResponse, EnrollRequest, EnrollResponse, Facts,
-    Instructions, InventoryPayload, Report, ReportResponse,
+    self, Action, ApiError, CheckIn, CheckInResponse, EnrollRequest, EnrollResponse, ErrorCode,
+    Facts, Instructions, InventoryPayload, Report, ReportResponse,
 };
 use sha2::{Digest, Sha256};
 
@@ -27,30 +30,19 @@ use crate::store::{IssuedInstruction, ReportedResult};
 /// The largest request body: a full inventory of 100,000 packages fits.
 pub const MAX_BODY: usize = 32 * 1024 * 1024;
 
-fn error(status: StatusCode, error: &str, detail: impl Into<String>) -> Response {
-    (
-        status,
-        Json(ApiError {
-            error: error.to_owned(),
-            detail: detail.into(),
-        }),
-    )
-        .into_response()
+/// An `ApiError` response, with the status its code comes with.
+fn error(code: ErrorCode, detail: impl Into<String>) -> Response {
+    let status = StatusCode::from_u16(code.status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+    (status, Json(ApiError::new(code, detail))).into_response()
 }
 
 fn bad_json(rejection: &JsonRejection) -> Response {
-    let status = rejection.status();
-    let code = if status == StatusCode::PAYLOAD_TOO_LARGE {
-        "tooLarge"
+    let code = if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
+        ErrorCode::TooLarge
     } else {
-        "malformed"
+        ErrorCode::Malformed
     };
-    let status = if status == StatusCode::PAYLOAD_TOO_LARGE {
-        status
-    } else {
-        StatusCode::BAD_REQUEST
-    };
-    error(status, code, rejection.body_text())
+    error(code, rejection.body_text())
 }
 
 /// A failure of the server's own (the database unreachable, a disk error):
@@ -59,6 +51,19 @@ fn bad_json(rejection: &JsonRejection) -> Response {
 pub(super) fn internal(e: &impl std::fmt::Display) -> Response {
     tracing::warn!(error = %e, "agent API");
     super::overload::unavailable("the server cannot serve this now; retry later")
+}
+
+/// `GET /api/v1/openapi.json`: the OpenAPI description of this API, built
+/// once from the protocol types (the same document as `docs/openapi.json`).
+pub async fn openapi() -> Response {
+    static DOCUMENT: std::sync::LazyLock<Vec<u8>> = std::sync::LazyLock::new(|| {
+        serde_json::to_vec(&protocol::openapi()).expect("a JSON value serializes")
+    });
+    (
+        [(header::CONTENT_TYPE, "application/json")],
+        DOCUMENT.as_slice(),
+    )
+        .into_response()
 }
 
 /// The hex SHA-256 of a credential: what is stored and looked up.
@@ -103,12 +108,11 @@ pub async fn enroll(
         Err(rejection) => return bad_json(&rejection),
     };
     if let Err(e) = request.validate() {
-        return (StatusCode::BAD_REQUEST, Json(ApiError::from(&e))).into_response();
+        return error(e.code(), e.to_string());
     }
     let Some(secret) = shared.config.enrollment_token.as_ref() else {
         return error(
-            StatusCode::FORBIDDEN,
-            "enrollmentDisabled",
+            ErrorCode::EnrollmentDisabled,
             "this server has no enrollment token configured",
         );
     };
@@ -125,11 +129,7 @@ pub async fn enroll(
             .fold(0u8, |acc, (a, b)| acc | (a ^ b))
             == 0;
     if !same {
-        return error(
-            StatusCode::UNAUTHORIZED,
-            "badToken",
-            "unknown enrollment token",
-        );
+        return error(ErrorCode::Unauthorized, "unknown enrollment token");
     }
     let (Ok(id), Ok(credential)) = (random_hex(8), random_hex(32)) else {
         return internal(&"the random source failed");
@@ -164,8 +164,7 @@ pub async fn enroll(
 async fn authenticate(shared: &Shared, headers: &HeaderMap) -> Result<String, Response> {
     let unauthorized = || {
         error(
-            StatusCode::UNAUTHORIZED,
-            "unauthorized",
+            ErrorCode::Unauthorized,
             "send the agent's credential as `Authorization: Bearer <credential>`",
         )
     };
@@ -195,8 +194,7 @@ async fn authorized<T>(
 ) -> Result<(String, T), Response> {
     let agent = authenticate(shared, headers).await?;
     let request = body.map_err(|rejection| bad_json(&rejection))?.0;
-    validate(&request)
-        .map_err(|e| (StatusCode::BAD_REQUEST, Json(ApiError::from(&e))).into_response())?;
+    validate(&request).map_err(|e| error(e.code(), e.to_string()))?;
     Ok((agent, request))
 }
 
@@ -219,22 +217,24 @@ pub async fn check_in(
                 }
                 inventory.hash().clone()
             }
-            Some(Err(e)) => {
-                return error(StatusCode::BAD_REQUEST, "malformed", e.to_string());
-            }
-            None => return error(StatusCode::BAD_REQUEST, "malformed", "no inventory"),
+            Some(Err(e)) => return error(ErrorCode::Malformed, e.to_string()),
+            None => return error(ErrorCode::Malformed, "no inventory"),
         },
         InventoryPayload::Unchanged { hash } => match shared.store.has_inventory(hash).await {
             Ok(true) => hash.clone(),
             Ok(false) => {
                 // The server does not know that hash: ask for the whole inventory.
-                return Json(CheckInResponse {
-                    instructions: Instructions::default(),
-                    etag: protocol::etag(&Instructions::default()),
-                    next_check_in: now,
-                    inventory_needed: true,
-                })
-                .into_response();
+                let etag = protocol::etag(&Instructions::default());
+                return (
+                    [(header::ETAG, format!("\"{etag}\""))],
+                    Json(CheckInResponse {
+                        instructions: Instructions::default(),
+                        etag,
+                        next_check_in: now,
+                        inventory_needed: true,
+                    }),
+                )
+                    .into_response();
             }
             Err(e) => return internal(&e),
         },
@@ -304,8 +304,7 @@ pub async fn report(
             Ok(Some(i)) => i,
             Ok(None) => {
                 return error(
-                    StatusCode::BAD_REQUEST,
-                    "unknownInstruction",
+                    ErrorCode::UnknownInstruction,
                     format!(
                         "instruction {} was not given to this agent",
                         r.instruction_id
@@ -392,22 +391,14 @@ pub async fn file(
         return r;
     }
     let Some(staging) = shared.staging.clone() else {
-        return error(
-            StatusCode::NOT_FOUND,
-            "notFound",
-            "this server stages no files",
-        );
+        return error(ErrorCode::NotFound, "this server stages no files");
     };
     let digest = sha256.clone();
     let opened = tokio::task::spawn_blocking(move || staging.open_verified(&digest)).await;
     let (file, len) = match opened {
         Ok(Ok(Some(found))) => found,
         Ok(Ok(None)) => {
-            return error(
-                StatusCode::NOT_FOUND,
-                "notFound",
-                format!("no verified file {sha256}"),
-            );
+            return error(ErrorCode::NotFound, format!("no verified file {sha256}"));
         }
         Ok(Err(e)) => return internal(&e),
         Err(e) => return internal(&e),

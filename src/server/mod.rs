@@ -354,6 +354,7 @@ fn router(shared: Arc<Shared>) -> Router {
         .route("/api/v1/status", get(status))
         .route("/api/v1/revisions", get(revisions))
         .route(webhook::PATH, post(webhook::receive))
+        .route(fixpoint_core::protocol::OPENAPI_PATH, get(agent::openapi))
         .merge(agent_api)
         .layer(axum::extract::DefaultBodyLimit::max(agent::MAX_BODY))
         .with_state(shared)

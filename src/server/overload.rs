@@ -16,7 +16,7 @@ use axum::extract::{Request, State};
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
-use fixpoint_core::protocol::ApiError;
+use fixpoint_core::protocol::{ApiError, ErrorCode};
 
 use super::Shared;
 
@@ -53,10 +53,7 @@ pub(super) async fn shed(
 pub(super) fn unavailable(detail: &str) -> Response {
     let mut response = (
         StatusCode::SERVICE_UNAVAILABLE,
-        axum::Json(ApiError {
-            error: "unavailable".into(),
-            detail: detail.into(),
-        }),
+        axum::Json(ApiError::new(ErrorCode::Unavailable, detail)),
     )
         .into_response();
     response

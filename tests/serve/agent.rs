@@ -55,6 +55,7 @@ fn an_agent_enrolls_checks_in_and_is_planned() {
             json!({"token": "wrong-token", "facts": facts}).to_string(),
         );
         assert_eq!(code, 401, "{body}");
+        assert_eq!(body["error"], "unauthorized", "{body}");
         let agent = s.enroll(&facts);
         assert_eq!(agent.credential.len(), 64);
         assert!(agent.id.starts_with("agent-"), "{}", agent.id);

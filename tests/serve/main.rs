@@ -17,12 +17,15 @@ mod apt_repo;
 mod databases;
 #[path = "../support/feed_server.rs"]
 mod feed_server;
+#[path = "../support/openapi.rs"]
+mod openapi_schema;
 mod support;
 
 mod agent;
 mod durability;
 mod files;
 mod health;
+mod openapi;
 mod overload;
 mod pipeline;
 mod policy;

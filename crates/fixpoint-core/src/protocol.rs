@@ -18,11 +18,18 @@
 //!
 //! Everything here is pure: `now` is an argument, jitter is derived from the
 //! machine id, and an unchanged plan gives the same instructions and ETag.
+//!
+//! The same types describe the API to others: their doc comments become the
+//! descriptions of the OpenAPI 3.1 document [`openapi()`] builds (written to
+//! `docs/openapi.json` by `fixpoint generate`, served at [`OPENAPI_PATH`]), so
+//! they are written for the person implementing an agent.
 
+use std::borrow::Cow;
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::Arc;
 
 use jiff::{SignedDuration, Timestamp};
+use schemars::{JsonSchema, Schema, SchemaGenerator, json_schema};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
@@ -30,6 +37,10 @@ use crate::catalog::{Catalog, PackageKind, Patch, PatchFile, PatchId, Platform};
 use crate::fleet::{Fleet, InstalledPackage, Inventory, InventoryHash, OsFacts, Outcome};
 use crate::plan::{MachinePlan, Plan, SoftwareFinding, State};
 use crate::policy::{PolicySet, RebootMode};
+
+mod openapi;
+
+pub use self::openapi::openapi;
 
 /// The protocol's version; it is the `v1` of every path.
 pub const PROTOCOL_VERSION: u32 = 1;
@@ -40,6 +51,8 @@ pub const CHECK_IN_PATH: &str = "/api/v1/check-in";
 pub const REPORT_PATH: &str = "/api/v1/report";
 /// Followed by a file's lowercase hex SHA-256: see [`file_path`].
 pub const FILES_PATH: &str = "/api/v1/files/";
+/// The OpenAPI description of this API ([`openapi()`]); no credential needed.
+pub const OPENAPI_PATH: &str = "/api/v1/openapi.json";
 
 /// The longest host name DNS allows.
 pub const MAX_HOSTNAME: usize = 253;
@@ -60,6 +73,10 @@ pub const MAX_LOG_TAIL: usize = 16 * 1024;
 /// Bytes in an instruction id.
 pub const MAX_INSTRUCTION_ID: usize = 128;
 
+/// The schema pattern of a value that must not be empty: something besides
+/// white space (the `validate` methods trim before they check).
+const NOT_BLANK: &str = r"\S";
+
 /// The server-relative URL an agent downloads a file from.
 pub fn file_path(sha256: &str) -> String {
     format!("{FILES_PATH}{sha256}")
@@ -69,51 +86,80 @@ pub fn file_path(sha256: &str) -> String {
 // Messages
 // ---------------------------------------------------------------------------
 
+/// An instant as the protocol writes it: RFC 3339, in UTC (`2026-11-25T12:00:00Z`).
+/// The schema of jiff's `Timestamp`, which has none of its own.
+struct Rfc3339;
+
+impl JsonSchema for Rfc3339 {
+    fn inline_schema() -> bool {
+        true
+    }
+
+    fn schema_name() -> Cow<'static, str> {
+        "Timestamp".into()
+    }
+
+    fn json_schema(_: &mut SchemaGenerator) -> Schema {
+        json_schema!({"type": "string", "format": "date-time"})
+    }
+}
+
 /// What an agent says about its machine, as policies match it.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct Facts {
+    /// The machine's host name, fully qualified where it has a domain: `web1.corp.example`.
+    #[schemars(length(min = 1, max = MAX_HOSTNAME), pattern(NOT_BLANK))]
     pub hostname: String,
     pub os: OsFacts,
     /// Free-form labels (`role: web`), as the agent's configuration sets them.
+    /// Keys must not be empty.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    #[schemars(extend("maxProperties" = MAX_LABELS, "propertyNames" = {"minLength": 1, "maxLength": MAX_LABEL_LEN, "pattern": NOT_BLANK}, "additionalProperties" = {"type": "string", "maxLength": MAX_LABEL_LEN}))]
     pub labels: BTreeMap<String, String>,
     /// The machine's IANA time zone (`Europe/Berlin`), when known.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(min = 1, max = MAX_SHORT_FIELD), pattern(NOT_BLANK))]
     pub time_zone: Option<String>,
 }
 
 /// `POST /api/v1/enroll`: an enrolment token buys a credential.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct EnrollRequest {
     /// The enrolment token from the server's configuration.
+    #[schemars(length(min = 1, max = MAX_SHORT_FIELD), pattern(NOT_BLANK))]
     pub token: String,
     /// The host name is in the facts; there is no second copy to disagree with.
     pub facts: Facts,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+/// The answer to an enrolment (`201 Created`): who the machine is from now
+/// on, and how it proves it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct EnrollResponse {
-    /// The machine's id from now on.
+    /// The machine's id from now on, in plans, policy selectors and reports.
     pub agent_id: String,
     /// Sent as `Authorization: Bearer <credential>` on every later request.
-    /// The server stores only its hash; it is shown once.
+    /// It is shown once (the server stores only its hash): keep it where only
+    /// the agent can read it.
     pub credential: String,
 }
 
-/// `POST /api/v1/check-in`.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+/// `POST /api/v1/check-in`: the machine's facts and inventory, every interval
+/// and at start-up.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct CheckIn {
+    /// The machine's facts as they are now; they replace the ones sent before.
     pub facts: Facts,
     pub inventory: InventoryPayload,
 }
 
 /// A machine's installed packages, or only their hash when they have not
 /// changed since the agent last sent them.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(
     rename_all = "camelCase",
     tag = "kind",
@@ -121,13 +167,16 @@ pub struct CheckIn {
     deny_unknown_fields
 )]
 pub enum InventoryPayload {
+    /// Every installed package: the first time, and whenever something changed.
     Full {
         /// `debian:12`, `ubuntu:24.04`.
         platform: Platform,
+        /// In any order; one entry per name and architecture.
+        #[schemars(length(max = MAX_PACKAGES))]
         packages: Vec<InstalledPackage>,
     },
-    /// The [`InventoryHash`] of the inventory last sent in full. When the
-    /// server does not know it, it answers `inventoryNeeded: true`.
+    /// Only the hash of the inventory last sent in full, when nothing changed.
+    /// When the server does not know it, it answers `inventoryNeeded: true`.
     Unchanged { hash: InventoryHash },
 }
 
@@ -143,13 +192,19 @@ impl InventoryPayload {
     }
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+/// The answer to a check-in: what the machine should do, and when to come back.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct CheckInResponse {
     pub instructions: Instructions,
-    /// [`etag`] of `instructions`; also sent as the HTTP `ETag` header, quoted.
+    /// `e-` and 32 hex digits of the SHA-256 of `instructions` as compact JSON:
+    /// unchanged instructions keep their ETag, so an agent that holds them has
+    /// nothing to redo. Also sent as the HTTP `ETag` header, quoted.
     pub etag: String,
-    /// When to check in next (see [`next_check_in`]).
+    /// When to check in next: the interval plus a share of jitter derived from
+    /// the machine id, so the fleet spreads out and each machine keeps a steady
+    /// rhythm.
+    #[schemars(with = "Rfc3339")]
     pub next_check_in: Timestamp,
     /// The server does not know the inventory hash the agent sent: check in
     /// again at once with the full inventory. `instructions` are then empty.
@@ -158,37 +213,43 @@ pub struct CheckInResponse {
 }
 
 /// Everything a machine should do, as of its plan.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct Instructions {
-    /// The release (`r-…`) the machine's ring is on, when it is on one.
+    /// The release (`r-` and 12 hex digits) the machine's ring is on, when it is on one.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub release: Option<String>,
     /// Installs in patch id order, then removals in package order.
     pub items: Vec<Instruction>,
 }
 
-/// One thing to do, with when.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+/// One thing to do, with when. The agent follows these times by its own
+/// clock, also while the server is unreachable.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct Instruction {
-    /// Stable and unique: see [`install_id`] and [`remove_id`]. Results are
-    /// reported, and deduplicated, by it.
+    /// Stable and unique: the same plan gives the same id at every check-in, a
+    /// retry after a failure a new one. Results are reported, and
+    /// deduplicated, by it.
     pub id: String,
     pub action: Action,
     /// Not before this instant; absent: at once.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(with = "Option<Rfc3339>")]
     pub not_before: Option<Timestamp>,
     /// Start no later than this (the maintenance window closes); absent: no window.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(with = "Option<Rfc3339>")]
     pub window_end: Option<Timestamp>,
-    /// Must be done by then, window or not.
+    /// Must be done by then, window or not; after it, at once.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(with = "Option<Rfc3339>")]
     pub deadline: Option<Timestamp>,
     pub reboot: RebootInstruction,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+/// What an instruction does, by `kind`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(
     rename_all = "camelCase",
     tag = "kind",
@@ -198,17 +259,25 @@ pub enum Action {
     /// Bring `packages` to at least their versions, from `files`.
     Install {
         patch: PatchId,
+        /// The machine's installed packages the patch updates.
         packages: Vec<PackageTarget>,
+        /// What to install from; only files with a SHA-256 are listed.
         files: Vec<FileRef>,
     },
     /// Remove an installed package an `absent` software rule forbids.
-    Remove { package: String, version: String },
+    Remove {
+        /// The package's name.
+        package: String,
+        /// The installed version the rule found.
+        version: String,
+    },
 }
 
 /// A package an install updates.
-#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct PackageTarget {
+    /// The (binary) package name: `libssl3`.
     pub name: String,
     /// Empty where the platform has none.
     #[serde(default)]
@@ -221,51 +290,65 @@ pub struct PackageTarget {
 }
 
 /// A file to download from the Fixpoint server and verify before use.
-#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct FileRef {
-    /// Lowercase hex SHA-256.
+    /// Lowercase hex SHA-256. The agent checks the whole file against it (and
+    /// against `size`) before using it, and discards a file that does not match.
     pub sha256: String,
+    /// In bytes, when the catalog states it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub size: Option<u64>,
-    /// Server-relative: `/api/v1/files/{sha256}`.
+    /// Server-relative (`/api/v1/files/{sha256}`): the agent prefixes its
+    /// server's base URL.
     pub url: String,
 }
 
 /// Whether and how the machine restarts after the instruction.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct RebootInstruction {
+    /// The rollout's mode: `never`; `ifRequired`, when the installed packages
+    /// ask for it; `always`.
     pub mode: RebootMode,
     /// How long users are warned before the restart.
     pub grace_seconds: i64,
 }
 
-/// `POST /api/v1/report`.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+/// `POST /api/v1/report`: how instructions ended, from the agent's on-disk
+/// journal, which it clears only for results the server acknowledged.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct Report {
+    /// An agent with more results sends several reports.
+    #[schemars(length(max = MAX_RESULTS))]
     pub results: Vec<InstructionResult>,
 }
 
 /// How one instruction ended.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct InstructionResult {
+    /// The `id` of the instruction, as the server gave it to this agent.
+    #[schemars(length(min = 1, max = MAX_INSTRUCTION_ID), pattern(NOT_BLANK))]
     pub instruction_id: String,
     /// `succeeded`, `failed` or `pendingReboot`.
     pub outcome: Outcome,
     /// The installer's exit code, when it ran.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub exit_code: Option<i32>,
-    /// The end of the install's log, at most [`MAX_LOG_TAIL`] bytes.
+    /// The end of the install's log, where the error usually is: at most
+    /// 16,384 bytes, cut at a character boundary.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(max = MAX_LOG_TAIL))]
     pub log_tail: Option<String>,
     /// When the attempt ended, by the machine's clock.
+    #[schemars(with = "Rfc3339")]
     pub at: Timestamp,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+/// The answer to a report, sent only once its results are durably stored.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct ReportResponse {
     /// Results stored now.
@@ -276,13 +359,119 @@ pub struct ReportResponse {
 }
 
 /// The body of every error response.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct ApiError {
-    /// A short, stable code: `tooLong`, `tooMany`, `empty`, `malformed`, `unauthorized`…
+    /// A short, stable code for programs to act on (`malformed`, `tooLong`,
+    /// `unauthorized`…; each response lists the ones it may carry). A newer
+    /// server may add codes: treat an unknown one by its HTTP status.
     pub error: String,
-    /// For people.
+    /// What went wrong, for people; where a field is at fault, it names it.
     pub detail: String,
+}
+
+impl ApiError {
+    pub fn new(code: ErrorCode, detail: impl Into<String>) -> ApiError {
+        ApiError {
+            error: code.as_str().to_owned(),
+            detail: detail.into(),
+        }
+    }
+}
+
+/// The `error` of an [`ApiError`], each with the one HTTP status it comes with.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum ErrorCode {
+    Malformed,
+    TooLong,
+    TooMany,
+    Empty,
+    UnknownInstruction,
+    Unauthorized,
+    EnrollmentDisabled,
+    NotFound,
+    TooLarge,
+    Unavailable,
+}
+
+impl ErrorCode {
+    pub const ALL: [ErrorCode; 10] = [
+        ErrorCode::Malformed,
+        ErrorCode::TooLong,
+        ErrorCode::TooMany,
+        ErrorCode::Empty,
+        ErrorCode::UnknownInstruction,
+        ErrorCode::Unauthorized,
+        ErrorCode::EnrollmentDisabled,
+        ErrorCode::NotFound,
+        ErrorCode::TooLarge,
+        ErrorCode::Unavailable,
+    ];
+
+    /// The code as it is sent: `tooLong`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ErrorCode::Malformed => "malformed",
+            ErrorCode::TooLong => "tooLong",
+            ErrorCode::TooMany => "tooMany",
+            ErrorCode::Empty => "empty",
+            ErrorCode::UnknownInstruction => "unknownInstruction",
+            ErrorCode::Unauthorized => "unauthorized",
+            ErrorCode::EnrollmentDisabled => "enrollmentDisabled",
+            ErrorCode::NotFound => "notFound",
+            ErrorCode::TooLarge => "tooLarge",
+            ErrorCode::Unavailable => "unavailable",
+        }
+    }
+
+    /// The HTTP status of a response with this code.
+    pub fn status(self) -> u16 {
+        match self {
+            ErrorCode::Malformed
+            | ErrorCode::TooLong
+            | ErrorCode::TooMany
+            | ErrorCode::Empty
+            | ErrorCode::UnknownInstruction => 400,
+            ErrorCode::Unauthorized => 401,
+            ErrorCode::EnrollmentDisabled => 403,
+            ErrorCode::NotFound => 404,
+            ErrorCode::TooLarge => 413,
+            ErrorCode::Unavailable => 503,
+        }
+    }
+
+    /// When the server answers with it, for people (the OpenAPI document and
+    /// `docs/agent-protocol.md` say the same).
+    pub fn meaning(self) -> &'static str {
+        match self {
+            ErrorCode::Malformed => {
+                "the body is not JSON, has an unknown field or a value of the wrong type, or holds an invalid inventory"
+            }
+            ErrorCode::TooLong => "a value is longer than its limit",
+            ErrorCode::TooMany => "a list or map has more entries than its limit",
+            ErrorCode::Empty => "a value that must not be empty is empty or only white space",
+            ErrorCode::UnknownInstruction => {
+                "a report names an instruction this agent was not given"
+            }
+            ErrorCode::Unauthorized => "the credential or enrolment token is missing or unknown",
+            ErrorCode::EnrollmentDisabled => {
+                "enrolment is closed: the server has no enrolment token"
+            }
+            ErrorCode::NotFound => {
+                "the server holds no such file (or holds it but could not verify it)"
+            }
+            ErrorCode::TooLarge => "the body is over the server's size limit",
+            ErrorCode::Unavailable => {
+                "the server cannot answer now; retry after the `Retry-After` header's seconds"
+            }
+        }
+    }
+}
+
+impl std::fmt::Display for ErrorCode {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
 }
 
 // ---------------------------------------------------------------------------
@@ -309,22 +498,24 @@ pub enum ProtocolError {
 }
 
 impl ProtocolError {
-    /// A bounded label for metrics, and the `error` code of [`ApiError`].
-    pub fn metric_label(&self) -> &'static str {
+    /// The `error` code of the [`ApiError`] it is answered with.
+    pub fn code(&self) -> ErrorCode {
         match self {
-            ProtocolError::TooLong { .. } => "tooLong",
-            ProtocolError::TooMany { .. } => "tooMany",
-            ProtocolError::Empty { .. } => "empty",
+            ProtocolError::TooLong { .. } => ErrorCode::TooLong,
+            ProtocolError::TooMany { .. } => ErrorCode::TooMany,
+            ProtocolError::Empty { .. } => ErrorCode::Empty,
         }
+    }
+
+    /// A bounded label for metrics: the `error` code.
+    pub fn metric_label(&self) -> &'static str {
+        self.code().as_str()
     }
 }
 
 impl From<&ProtocolError> for ApiError {
     fn from(e: &ProtocolError) -> ApiError {
-        ApiError {
-            error: e.metric_label().to_owned(),
-            detail: e.to_string(),
-        }
+        ApiError::new(e.code(), e.to_string())
     }
 }
 

@@ -9,6 +9,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
 
+use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 use crate::rating::{Classification, Severity};
@@ -21,7 +22,9 @@ use crate::version::Scheme;
 /// - RPM distributions: the vendor advisory, e.g. `RHSA-2024:4546`.
 /// - Windows: the KB article, e.g. `KB5035845`.
 /// - Other CSAF/OSV advisories: the advisory id.
-#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[derive(
+    Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize, JsonSchema,
+)]
 #[serde(transparent)]
 pub struct PatchId(pub String);
 
@@ -44,8 +47,11 @@ impl fmt::Display for PatchId {
 /// A platform a fix applies to: an OS family and release, e.g. `debian:12`,
 /// `ubuntu:24.04`, `rhel:8`, `windows`. Ecosystems of language packages
 /// (`crates.io`, `PyPI`) are platforms too.
-#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[derive(
+    Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize, JsonSchema,
+)]
 #[serde(transparent)]
+#[schemars(extend("pattern" = r"^\s*\S+\s*$"))]
 pub struct Platform(pub String);
 
 impl Platform {

@@ -4,6 +4,7 @@
 use std::fmt;
 use std::str::FromStr;
 
+use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
@@ -11,25 +12,38 @@ use crate::catalog::Platform;
 
 use super::FleetError;
 
+/// The schema patterns of a package's fields: white space around a field is
+/// trimmed, inside one it is refused, and so are control characters (see
+/// `normalised`).
+const PACKAGE_FIELD: &str = r"^\s*[^\s\x00-\x1F\x7F-\x9F]+\s*$";
+const OPTIONAL_PACKAGE_FIELD: &str = r"^\s*[^\s\x00-\x1F\x7F-\x9F]*\s*$";
+
 /// One installed package. For Debian and Ubuntu: a binary package with the
 /// source package it was built from (dpkg's `Source:` field, or the package
 /// itself when there is none).
-#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[derive(
+    Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize, JsonSchema,
+)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct InstalledPackage {
     /// The (binary) package name: `libssl3`.
+    #[schemars(pattern(PACKAGE_FIELD))]
     pub name: String,
     /// `amd64`, `all`, `x86_64`, `noarch`; empty where a platform has none.
     #[serde(default)]
+    #[schemars(pattern(OPTIONAL_PACKAGE_FIELD))]
     pub architecture: String,
     /// The installed version, in the platform's version scheme.
+    #[schemars(pattern(PACKAGE_FIELD))]
     pub version: String,
     /// The source package; the package's own name when the packaging names none.
     #[serde(default, skip_serializing_if = "String::is_empty")]
+    #[schemars(pattern(OPTIONAL_PACKAGE_FIELD))]
     pub source: String,
     /// The source version; differs from `version` for binNMUs (`1.2-3+b1` built
     /// from `1.2-3`) and for packages versioned apart from their source.
     #[serde(default, skip_serializing_if = "String::is_empty")]
+    #[schemars(pattern(OPTIONAL_PACKAGE_FIELD))]
     pub source_version: String,
 }
 
@@ -111,16 +125,22 @@ fn contains_whitespace_or_control(value: &str) -> bool {
         && value.chars().any(|c| c.is_whitespace() || c.is_control())
 }
 
-/// The SHA-256 of an inventory's canonical form, as 64 lowercase hex digits.
+/// The SHA-256 of an inventory's canonical form, as 64 lowercase hex digits
+/// (either case is accepted).
 ///
 /// The canonical form is the text
 /// `fixpoint-inventory-v1\nplatform {platform}\n` followed by one line
 /// `{name} {architecture} {version} {source} {source version}\n` per package,
-/// the lines sorted bytewise. Fields are trimmed and hold no whitespace (see
-/// [`Inventory::new`]), so the form is unambiguous, and neither the order the
-/// packages were listed in nor the whitespace around them changes the hash.
-#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+/// the lines sorted bytewise. Fields are trimmed, an empty source is the
+/// package's own name and an empty source version its own version, and a
+/// package with whitespace inside a field is refused ([`Inventory::new`]), so
+/// the form is unambiguous, and neither the order the packages were listed in
+/// nor the whitespace around them changes the hash.
+#[derive(
+    Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize, JsonSchema,
+)]
 #[serde(try_from = "String", into = "String")]
+#[schemars(extend("pattern" = "^[0-9a-fA-F]{64}$"))]
 pub struct InventoryHash(String);
 
 impl InventoryHash {

@@ -92,10 +92,11 @@ impl FleetError {
 }
 
 /// The operating system a machine reports: family and version, as policies match them.
-#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct OsFacts {
     /// `debian`, `ubuntu`, `rhel`, `windows`.
+    #[schemars(length(min = 1), pattern(r"\S"))]
     pub family: String,
     /// `12`, `24.04`, `10.0.19045`.
     #[serde(default, skip_serializing_if = "Option::is_none")]

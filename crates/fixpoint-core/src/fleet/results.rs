@@ -7,7 +7,7 @@ use serde::{Deserialize, Serialize};
 use crate::catalog::PatchId;
 
 /// How one install attempt ended.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub enum Outcome {
     /// Installed and in effect.
