@@ -84,7 +84,9 @@ impl Store {
             Backend::Sqlite => {
                 // Create the file if it is missing (`mode=rwc`); on every connection wait
                 // on locks instead of failing, and write-ahead-log so readers never block
-                // the sync writer.
+                // the sync writer. `synchronous = FULL` syncs the log at every commit: an
+                // agent's report is acknowledged only once it is durably stored, and
+                // NORMAL would survive a crash of the process but not of the machine.
                 let url = if url.contains('?') {
                     url.to_owned()
                 } else {
@@ -96,7 +98,7 @@ impl Store {
                         Box::pin(async move {
                             for pragma in [
                                 "PRAGMA journal_mode = WAL",
-                                "PRAGMA synchronous = NORMAL",
+                                "PRAGMA synchronous = FULL",
                                 "PRAGMA busy_timeout = 10000",
                                 "PRAGMA foreign_keys = ON",
                             ] {
