@@ -155,3 +155,75 @@ fn a_git_branch_is_followed_and_a_broken_push_keeps_the_last_good_commit() {
         "{v:#}"
     );
 }
+
+/// Over real HTTP, as from a git host: `git http-backend` behind basic
+/// authentication, the token read from a file (a mounted secret). A push is
+/// applied within the polling interval; a revoked token fails the fetch
+/// without the token in any message, and the last good commit stays.
+#[test]
+fn a_branch_on_an_http_git_host_is_followed_with_a_token_from_a_file() {
+    use crate::git_http::{GitHttpServer, HTTP_BACKEND};
+    if !std::path::Path::new(HTTP_BACKEND).exists() {
+        assert_ne!(
+            std::env::var("CI").as_deref(),
+            Ok("true"),
+            "{HTTP_BACKEND} is missing; run scripts/install-test-deps"
+        );
+        eprintln!("SKIPPED: {HTTP_BACKEND} is missing");
+        return;
+    }
+    let served = tempfile::tempdir().expect("tempdir");
+    let upstream =
+        git2::Repository::init_bare(served.path().join("policy.git")).expect("bare repository");
+    let window = |hour: u32| {
+        vec![(
+            "window.yaml".to_owned(),
+            format!(
+                "apiVersion: fixpoint.dev/v1alpha1\nkind: MaintenanceWindow\nmetadata: {{name: nights}}\n\
+                 spec: {{cron: \"0 {hour} * * *\", duration: 2h, timezone: UTC}}\n"
+            )
+            .into_bytes(),
+        )]
+    };
+    let first = commit_main(&upstream, &window(1), "nightly window");
+    let host = GitHttpServer::start(served.path(), "x-access-token", "ghp-first-token");
+    let secrets = tempfile::tempdir().expect("tempdir");
+    let token_file = secrets.path().join("git-token");
+    std::fs::write(&token_file, "ghp-first-token\n").expect("write the token");
+    let s = Serve::new()
+        .args(&[
+            "--git-url",
+            &host.url("policy.git"),
+            "--git-path",
+            "policies",
+            "--git-token-file",
+            token_file.to_str().expect("utf-8"),
+        ])
+        .start();
+    s.wait_for("the first commit", |v| {
+        v["lastApplied"]["revision"] == first
+    });
+    let second = commit_main(&upstream, &window(2), "move the window");
+    s.wait_for("the pushed commit", |v| {
+        v["lastApplied"]["revision"] == second
+    });
+    assert!(
+        host.seen().iter().any(|r| r.authorized && r.status == 200),
+        "the host served the fetch to the token"
+    );
+
+    // The host revokes the token: fetching fails, the server says why, and keeps the last good commit.
+    host.set_token("ghp-rotated-token");
+    let v = s.wait_for("a failed fetch", |v| {
+        v["error"].as_str().is_some_and(|e| e.contains("fetching"))
+    });
+    let error = v["error"].as_str().expect("error");
+    assert!(!error.contains("ghp-first-token"), "{error}");
+    assert_eq!(v["lastApplied"]["revision"], second.as_str());
+    // The secret is rotated on the server's side too: the next fetch works again.
+    std::fs::write(&token_file, "ghp-rotated-token\n").expect("rotate");
+    let third = commit_main(&upstream, &window(3), "again");
+    s.wait_for("the commit after rotation", |v| {
+        v["lastApplied"]["revision"] == third && v["error"].is_null()
+    });
+}
