@@ -18,7 +18,7 @@ use anyhow::Context;
 use fixpoint_core::catalog::{Advisory, Catalog};
 use fixpoint_core::fleet::Fleet;
 use fixpoint_core::plan::{self, diff, render};
-use fixpoint_core::policy::{self, Diagnostic, Level};
+use fixpoint_core::policy::{self, Level};
 
 use super::{Database, Format, Now};
 use crate::source::{self, PolicyFile};
@@ -134,22 +134,7 @@ pub fn run(args: PlanArgs) -> anyhow::Result<ExitCode> {
 /// Loads and validates policy files; prints the problems and returns `None`
 /// when there is an error: a revision that would not be applied is not planned.
 fn checked(files: &[PolicyFile], now: jiff::Timestamp, what: &str) -> Option<policy::PolicySet> {
-    let inputs: Vec<(&str, &[u8])> = files
-        .iter()
-        .map(|f| (f.display.as_str(), f.bytes.as_slice()))
-        .collect();
-    let mut c = policy::check(inputs, now);
-    for f in files {
-        if let Some(problem) = &f.problem {
-            c.diagnostics.push(Diagnostic::new(
-                &f.display,
-                policy::yaml::Pos { line: 1, column: 1 },
-                Level::Error,
-                "unreadable",
-                problem.clone(),
-            ));
-        }
-    }
+    let c = crate::source::check(files, now);
     let errors = c.count(Level::Error);
     if errors > 0 {
         eprintln!("{what}: the policy has {errors} error(s); it would not be applied:");

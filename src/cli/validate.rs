@@ -5,7 +5,7 @@ use std::io::Write;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use fixpoint_core::policy::{self, Diagnostic, Level};
+use fixpoint_core::policy::Level;
 
 use super::{Format, Now};
 pub use crate::source::PolicyFile;
@@ -29,22 +29,7 @@ pub struct ValidateArgs {
 pub fn run(args: ValidateArgs) -> anyhow::Result<ExitCode> {
     let files = read_tree(&args.dir)?;
     let now = args.now.resolve();
-    let inputs: Vec<(&str, &[u8])> = files
-        .iter()
-        .map(|f| (f.display.as_str(), f.bytes.as_slice()))
-        .collect();
-    let mut checked = policy::check(inputs, now);
-    for f in &files {
-        if let Some(problem) = &f.problem {
-            checked.diagnostics.push(Diagnostic::new(
-                &f.display,
-                policy::yaml::Pos { line: 1, column: 1 },
-                Level::Error,
-                "unreadable",
-                problem.clone(),
-            ));
-        }
-    }
+    let checked = crate::source::check(&files, now);
     let errors = checked.count(Level::Error);
     let warnings = checked.count(Level::Warning);
     let mut stdout = std::io::stdout().lock();

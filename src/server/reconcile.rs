@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 use anyhow::Context;
 use fixpoint_core::fleet::Fleet;
 use fixpoint_core::plan;
-use fixpoint_core::policy::{self, Diagnostic, Level};
+use fixpoint_core::policy::{Diagnostic, Level};
 use fixpoint_core::protocol::{self, StagingNeed};
 use sha2::{Digest, Sha256};
 
@@ -112,26 +112,7 @@ pub(super) async fn reconcile(shared: &Shared) {
         Ok(Err(e)) => return failed(shared, format!("reading the policy: {e:#}")).await,
         Err(e) => return failed(shared, format!("reading the policy: {e}")).await,
     };
-    let checked = tokio::task::spawn_blocking(move || {
-        let inputs: Vec<(&str, &[u8])> = files
-            .iter()
-            .map(|f| (f.display.as_str(), f.bytes.as_slice()))
-            .collect();
-        let mut c = policy::check(inputs, now);
-        for f in &files {
-            if let Some(problem) = &f.problem {
-                c.diagnostics.push(Diagnostic::new(
-                    &f.display,
-                    policy::yaml::Pos { line: 1, column: 1 },
-                    Level::Error,
-                    "unreadable",
-                    problem.clone(),
-                ));
-            }
-        }
-        c
-    })
-    .await;
+    let checked = tokio::task::spawn_blocking(move || crate::source::check(&files, now)).await;
     let checked = match checked {
         Ok(c) => c,
         Err(e) => return failed(shared, format!("validating the policy: {e}")).await,

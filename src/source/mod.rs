@@ -15,6 +15,32 @@ pub mod git;
 
 pub use git::{Revision, read_tree_at};
 
+use fixpoint_core::policy::{self, Diagnostic, Level};
+
+/// Loads and validates the files of one revision at time `now`, a file that could
+/// not be read reported as an error on that file (`unreadable`), among the others
+/// in file and position order.
+pub fn check(files: &[PolicyFile], now: jiff::Timestamp) -> policy::Checked {
+    let inputs: Vec<(&str, &[u8])> = files
+        .iter()
+        .map(|f| (f.display.as_str(), f.bytes.as_slice()))
+        .collect();
+    let mut checked = policy::check(inputs, now);
+    for f in files {
+        if let Some(problem) = &f.problem {
+            checked.diagnostics.push(Diagnostic::new(
+                &f.display,
+                policy::yaml::Pos { line: 1, column: 1 },
+                Level::Error,
+                "unreadable",
+                problem.clone(),
+            ));
+        }
+    }
+    policy::diagnostic::sort(&mut checked.diagnostics);
+    checked
+}
+
 /// A policy file as read from a directory or a git commit.
 #[derive(Debug)]
 pub struct PolicyFile {
