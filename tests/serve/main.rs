@@ -17,6 +17,8 @@ mod apt_repo;
 mod databases;
 #[path = "../support/feed_server.rs"]
 mod feed_server;
+#[path = "../support/forward_proxy.rs"]
+mod forward_proxy;
 #[path = "../support/git_http.rs"]
 mod git_http;
 #[path = "../support/openapi.rs"]

@@ -9,6 +9,7 @@ use serde_json::json;
 
 use crate::apt_repo;
 use crate::feed_server::FeedServer;
+use crate::forward_proxy::ForwardProxy;
 use crate::support::{Serve, on_each_database};
 
 const POLICY: &str = r#"
@@ -26,6 +27,8 @@ spec:
         architectures: [amd64]
         keyring: KEYRING
         interval: 1h
+  proxy:
+    url: PROXY
   agents:
     checkInInterval: 30m
     jitter: 10%
@@ -68,7 +71,10 @@ fn the_catalog_is_synced_and_the_files_agents_need_are_staged_and_served() {
     let middle = corrupt.len() / 2;
     corrupt[middle] ^= 0xff;
     feed.put(&tools.filename(), corrupt);
+    // Feeds and downloads go through the proxy the policy names.
+    let proxy = runtime.block_on(ForwardProxy::start());
     let policy = POLICY
+        .replace("PROXY", &proxy.url)
         .replace("URL", &feed.base)
         .replace("KEYRING", &repo.keyring.display().to_string());
 
@@ -182,5 +188,18 @@ fn the_catalog_is_synced_and_the_files_agents_need_are_staged_and_served() {
             s.metric("fixpoint_staging_files{state=\"missing\"}"),
             Some(1.0)
         );
+        let carried = proxy.carried();
+        for path in [
+            "dists/bookworm-security/InRelease".to_owned(),
+            "dists/bookworm-security/main/binary-amd64/Packages".to_owned(),
+            demo.filename(),
+            tools.filename(),
+        ] {
+            let url = feed.url(&path);
+            assert!(
+                carried.contains(&url),
+                "{url} did not go through the proxy: {carried:#?}"
+            );
+        }
     });
 }
