@@ -22,7 +22,29 @@ use crate::support::{Serve, Server, TOKEN, root};
 fn agent_binary() -> &'static Path {
     static BINARY: OnceLock<PathBuf> = OnceLock::new();
     BINARY.get_or_init(|| {
-        let output = Command::new(env!("CARGO"))
+        let mut cargo = Command::new(env!("CARGO"));
+        // Cargo runs this test with the root package's variables set (OUT_DIR,
+        // CARGO_MANIFEST_DIR, CARGO_PKG_*...). ring's build script reruns when
+        // some of them change, so passing them on would rebuild ring, rustls and
+        // reqwest here and again in the next ordinary build.
+        for (key, _) in std::env::vars_os() {
+            let Some(key) = key.to_str() else { continue };
+            if key == "OUT_DIR"
+                || key.starts_with("CARGO_PKG_")
+                || key.starts_with("CARGO_BIN_EXE_")
+                || [
+                    "CARGO_MANIFEST_DIR",
+                    "CARGO_MANIFEST_PATH",
+                    "CARGO_CRATE_NAME",
+                    "CARGO_PRIMARY_PACKAGE",
+                    "CARGO_TARGET_TMPDIR",
+                ]
+                .contains(&key)
+            {
+                cargo.env_remove(key);
+            }
+        }
+        let output = cargo
             .args([
                 "build",
                 "-p",
