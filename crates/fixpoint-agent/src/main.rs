@@ -53,9 +53,11 @@ fn run(args: &Args) -> anyhow::Result<()> {
         println!("{json}");
         return Ok(());
     }
+    // The configuration first: a missing --server must not leave a data directory behind.
+    let server = args.server()?;
     let data = DataDir::lock(&args.data_dir)?;
     let client = ServerClient::new(
-        args.server()?,
+        server,
         &ClientOptions {
             ca_file: args.ca_file.as_deref(),
             proxy: args.proxy.as_deref(),
