@@ -26,6 +26,7 @@ mod openapi_schema;
 mod support;
 
 mod agent;
+mod agent_binary;
 mod durability;
 mod files;
 mod health;
