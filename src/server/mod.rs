@@ -251,7 +251,7 @@ impl Shared {
             .read()
             .await
             .as_ref()
-            .map(|(_, set)| set.settings().agents)
+            .and_then(|(_, set)| set.settings.first().map(|d| d.spec.agents.clone()))
             .unwrap_or_default()
     }
 }

@@ -187,13 +187,14 @@ async fn pass(
             (0, 0)
         }
     };
-    let staged = needs.iter().filter(|n| store.contains(&n.sha256)).count();
-    // Failures of files the plan no longer needs, or that are staged by now, are forgotten.
+    // Still missing after this pass; failures of files the plan no longer
+    // needs, or that are staged by now, are forgotten.
     let wanted: HashSet<&str> = needs
         .iter()
         .filter(|n| !store.contains(&n.sha256))
         .map(|n| n.sha256.as_str())
         .collect();
+    let staged = needs.len() - wanted.len();
     failed.retain(|sha, _| wanted.contains(sha.as_str()));
     let mut failures: Vec<StagingFailure> = failed.values().map(|f| f.failure.clone()).collect();
     failures.sort_by(|a, b| {

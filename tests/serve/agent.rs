@@ -4,9 +4,7 @@
 use fixpoint_core::fleet::Fleet;
 use serde_json::json;
 
-use crate::support::{
-    Serve, block_on, facts, import_example_catalog, on_each_database, root, web_inventory,
-};
+use crate::support::{Serve, block_on, facts, on_each_database, root, web_inventory};
 
 #[test]
 fn without_a_snapshot_the_server_plans_the_machines_in_its_database() {
@@ -123,13 +121,12 @@ fn an_agent_enrolls_checks_in_and_is_planned() {
 #[test]
 fn reports_are_matched_to_their_instructions_and_counted_once() {
     on_each_database(|db| {
-        let serve = Serve::new().snapshot(false).enrollment().database(&db);
-        block_on(async {
-            let store = serve.open_store().await;
-            import_example_catalog(&store).await;
-            store.close().await;
-        });
-        let s = serve.start();
+        let s = Serve::new()
+            .snapshot(false)
+            .enrollment()
+            .database(&db)
+            .example_catalog()
+            .start();
         let facts = facts(json!({"role": "web", "ring": "canary"}));
         let a = s.enroll(&facts);
         let b = s.enroll(&facts);
@@ -185,13 +182,12 @@ fn install_of(check_in: &serde_json::Value, patch: &str) -> Option<String> {
 #[test]
 fn a_retry_reported_with_the_same_time_as_the_failure_it_retries_is_stored_not_a_duplicate() {
     on_each_database(|db| {
-        let serve = Serve::new().snapshot(false).enrollment().database(&db);
-        block_on(async {
-            let store = serve.open_store().await;
-            import_example_catalog(&store).await;
-            store.close().await;
-        });
-        let s = serve.start();
+        let s = Serve::new()
+            .snapshot(false)
+            .enrollment()
+            .database(&db)
+            .example_catalog()
+            .start();
         let facts = facts(json!({"role": "web", "ring": "canary"}));
         let agent = s.enroll(&facts);
         let (hash, full) = web_inventory();

@@ -11,10 +11,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 
 use serde_json::{Value, json};
 
-use crate::support::{
-    Agent, Serve, Server, block_on, facts, import_example_catalog, on_each_database, post,
-    web_inventory,
-};
+use crate::support::{Agent, Serve, Server, facts, on_each_database, post, web_inventory};
 
 /// Canary web machines reporting at once, and the threads they report from.
 const AGENTS: usize = 16;
@@ -127,13 +124,12 @@ fn burst_killed_after(
 #[test]
 fn kill_9_during_a_burst_of_reports_loses_no_acknowledged_report() {
     on_each_database(|db| {
-        let serve = Serve::new().snapshot(false).enrollment().database(&db);
-        block_on(async {
-            let store = serve.open_store().await;
-            import_example_catalog(&store).await;
-            store.close().await;
-        });
-        let mut s = serve.start();
+        let mut s = Serve::new()
+            .snapshot(false)
+            .enrollment()
+            .database(&db)
+            .example_catalog()
+            .start();
         let facts = facts(json!({"role": "web", "ring": "canary"}));
         let (hash, full) = web_inventory();
         let unchanged = json!({"kind": "unchanged", "hash": hash});

@@ -131,6 +131,17 @@ impl Serve {
         self
     }
 
+    /// The example catalog (`examples/fleet/catalog.json`) imported into the
+    /// server's database before it starts.
+    pub fn example_catalog(self) -> Serve {
+        block_on(async {
+            let store = self.open_store().await;
+            import_example_catalog(&store).await;
+            store.close().await;
+        });
+        self
+    }
+
     /// Enrollment open with [`TOKEN`].
     pub fn enrollment(self) -> Serve {
         self.args(&["--enrollment-token", TOKEN])
