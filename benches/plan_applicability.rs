@@ -313,6 +313,8 @@ fn machine(n: usize, inventory: InventoryHash) -> Machine {
         site: Some(site.to_owned()),
         directory: DirectoryFacts::default(),
         time_zone: Some("Europe/Berlin".into()),
+        kernel: None,
+        reboot_required: false,
         inventory,
     }
 }

@@ -61,6 +61,8 @@ fn facts() -> Facts {
         },
         labels: BTreeMap::from([("role".into(), "web".into())]),
         time_zone: Some("Europe/Berlin".into()),
+        kernel: None,
+        reboot_required: false,
     }
 }
 
@@ -139,6 +141,13 @@ fn instructions() -> Instructions {
                 window_end: Some("2026-11-26T05:00:00Z".parse().expect("instant")),
                 deadline: Some("2026-12-01T00:00:00Z".parse().expect("instant")),
                 reboot,
+                hooks: protocol::InstructionHooks {
+                    pre_install: vec![protocol::HookCommand {
+                        run: "systemctl stop app".into(),
+                        timeout_seconds: 120,
+                    }],
+                    post_install: Vec::new(),
+                },
             },
             Instruction {
                 id: protocol::remove_id("m1", "telnetd", "0.17-44"),
@@ -150,6 +159,7 @@ fn instructions() -> Instructions {
                 window_end: None,
                 deadline: None,
                 reboot,
+                hooks: protocol::InstructionHooks::default(),
             },
         ],
     }
@@ -337,6 +347,8 @@ fn a_check_in_with_only_the_inventory_hash_validates() {
         facts: Facts {
             labels: BTreeMap::new(),
             time_zone: None,
+            kernel: None,
+            reboot_required: false,
             ..facts()
         },
         inventory: InventoryPayload::Unchanged {

@@ -275,30 +275,12 @@ fn duration(what: &str, text: Option<String>, default: &str) -> anyhow::Result<D
 /// Reads the config file with the policy loader's YAML reader, so a mistake is
 /// reported with its line and column, and every unknown setting is named.
 fn read_config(path: &Path) -> anyhow::Result<FileConfig> {
-    use fixpoint_core::policy::{de, yaml};
     let text = std::fs::read_to_string(path)
         .with_context(|| format!("cannot read the config file {}", path.display()))?;
-    let stream = yaml::parse_stream(&text, yaml::Limits::default());
-    let at = |pos: yaml::Pos| format!("{}:{}:{}", path.display(), pos.line, pos.column);
-    if let Some(issue) = stream.issues.first() {
-        anyhow::bail!("{}: {}", at(issue.pos), issue.message);
-    }
-    let Some(node) = stream.documents.first() else {
-        return Ok(FileConfig::default());
-    };
-    anyhow::ensure!(
-        stream.documents.len() == 1,
-        "{}: one YAML document expected, found {}",
-        path.display(),
-        stream.documents.len()
-    );
-    let unknown = de::UnknownFields::default();
-    let config: FileConfig = de::from_node(node, &unknown)
-        .map_err(|e| anyhow::anyhow!("{}: {e}", at(e.pos.unwrap_or(node.pos))))?;
-    if let Some(e) = unknown.borrow().first() {
-        anyhow::bail!("{}: {e}", at(e.pos.unwrap_or(node.pos)));
-    }
-    Ok(config)
+    fixpoint_core::policy::de::from_config_text(&text).map_err(|e| match e.pos {
+        Some(pos) => anyhow::anyhow!("{}:{}:{}: {e}", path.display(), pos.line, pos.column),
+        None => anyhow::anyhow!("{}: {e}", path.display()),
+    })
 }
 
 /// Completes on SIGTERM (what Kubernetes and systemd send) or Ctrl-C.

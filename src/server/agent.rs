@@ -94,6 +94,8 @@ fn machine_from(
         site: None,
         directory: DirectoryFacts::default(),
         time_zone: facts.time_zone.clone(),
+        kernel: facts.kernel.clone(),
+        reboot_required: facts.reboot_required,
         inventory,
     }
 }

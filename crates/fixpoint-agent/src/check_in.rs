@@ -2,6 +2,8 @@
 //! send the inventory (only its hash when the server acknowledged the same
 //! one before), and remember what the server acknowledged.
 
+use std::collections::BTreeMap;
+
 use anyhow::Context;
 use fixpoint_core::protocol::{CheckIn, CheckInResponse, EnrollRequest, InventoryPayload};
 
@@ -34,6 +36,8 @@ impl Sent {
 #[derive(Debug)]
 pub struct Outcome {
     pub agent_id: String,
+    /// The credential the check-in used, for the reports and downloads that follow.
+    pub credential: String,
     pub enrolled: bool,
     pub sent: Sent,
     pub packages: usize,
@@ -61,11 +65,15 @@ pub async fn check_in(
     data: &DataDir,
     scanner: &dyn Scanner,
     client: &ServerClient,
+    labels: &BTreeMap<String, String>,
     enrollment_token: impl FnOnce() -> anyhow::Result<Option<String>>,
 ) -> anyhow::Result<Outcome> {
-    let scan = scanner
+    let mut scan = scanner
         .scan()
         .with_context(|| format!("scanning the machine ({} scanner)", scanner.name()))?;
+    scan.facts
+        .labels
+        .extend(labels.iter().map(|(k, v)| (k.clone(), v.clone())));
     let (mut state, enrolled) = match data.load()? {
         Some(state) => (state, false),
         None => (enroll(data, &scan, client, enrollment_token).await?, true),
@@ -111,6 +119,7 @@ pub async fn check_in(
     tracing::debug!(agent = %state.agent_id, sent = sent.describe(), "checked in");
     Ok(Outcome {
         agent_id: state.agent_id,
+        credential: state.credential,
         enrolled,
         sent,
         packages: scan.inventory.len(),
@@ -198,9 +207,10 @@ mod tests {
                 },
                 labels: Default::default(),
                 time_zone: None,
+                kernel: None,
+                reboot_required: false,
             },
             inventory,
-            reboot_required: false,
         })
     }
 
@@ -307,7 +317,13 @@ mod tests {
         let data = acknowledged(dir.path());
         let client = ServerClient::new(&server.base, &ClientOptions::default()).expect("client");
         let outcome = runtime()
-            .block_on(check_in(&data, &scanner(), &client, || Ok(None)))
+            .block_on(check_in(
+                &data,
+                &scanner(),
+                &client,
+                &BTreeMap::new(),
+                || Ok(None),
+            ))
             .expect("check-in");
         assert_eq!(outcome.sent, Sent::HashThenFull);
         assert_eq!(server.inventory_kinds(), ["unchanged", "full"]);
@@ -320,7 +336,13 @@ mod tests {
         let data = acknowledged(dir.path());
         let client = ServerClient::new(&server.base, &ClientOptions::default()).expect("client");
         let e = runtime()
-            .block_on(check_in(&data, &scanner(), &client, || Ok(None)))
+            .block_on(check_in(
+                &data,
+                &scanner(),
+                &client,
+                &BTreeMap::new(),
+                || Ok(None),
+            ))
             .expect_err("a loop");
         assert!(e.to_string().contains("right after receiving it"), "{e}");
         assert_eq!(
@@ -343,7 +365,13 @@ mod tests {
         let data = acknowledged(dir.path());
         let client = ServerClient::new(&server.base, &ClientOptions::default()).expect("client");
         let e = runtime()
-            .block_on(check_in(&data, &scanner(), &client, || Ok(None)))
+            .block_on(check_in(
+                &data,
+                &scanner(),
+                &client,
+                &BTreeMap::new(),
+                || Ok(None),
+            ))
             .expect_err("unavailable");
         let client_error = e
             .chain()
@@ -364,7 +392,13 @@ mod tests {
         let data = DataDir::lock(dir.path()).expect("lock");
         let client = ServerClient::new(&server.base, &ClientOptions::default()).expect("client");
         let e = runtime()
-            .block_on(check_in(&data, &scanner(), &client, || Ok(None)))
+            .block_on(check_in(
+                &data,
+                &scanner(),
+                &client,
+                &BTreeMap::new(),
+                || Ok(None),
+            ))
             .expect_err("no token");
         assert!(e.to_string().contains("agent.json"), "{e}");
         assert!(e.to_string().contains("no enrollment token"), "{e}");

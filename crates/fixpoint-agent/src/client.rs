@@ -8,6 +8,7 @@ use std::time::Duration;
 
 use fixpoint_core::protocol::{
     ApiError, CHECK_IN_PATH, CheckIn, CheckInResponse, ENROLL_PATH, EnrollRequest, EnrollResponse,
+    REPORT_PATH, Report, ReportResponse,
 };
 use serde::Serialize;
 use serde::de::DeserializeOwned;
@@ -37,6 +38,24 @@ pub enum ClientError {
 }
 
 impl ClientError {
+    /// The HTTP status the server answered with, if it answered.
+    pub fn status(&self) -> Option<u16> {
+        match self {
+            ClientError::Status { status, .. } => Some(*status),
+            _ => None,
+        }
+    }
+
+    /// The server's error code (`unknownInstruction`), if it sent one.
+    pub fn code(&self) -> Option<&str> {
+        match self {
+            ClientError::Status {
+                detail: Some(d), ..
+            } => d.split_once(':').map(|(code, _)| code),
+            _ => None,
+        }
+    }
+
     /// The server's `Retry-After`, if it sent one.
     pub fn retry_after(&self) -> Option<Duration> {
         match self {
@@ -109,6 +128,54 @@ impl ServerClient {
         self.post(CHECK_IN_PATH, Some(credential), request).await
     }
 
+    pub async fn report(
+        &self,
+        credential: &str,
+        request: &Report,
+    ) -> Result<ReportResponse, ClientError> {
+        self.post(REPORT_PATH, Some(credential), request).await
+    }
+
+    /// Starts a download of the server-relative `path` (`/api/v1/files/…`)
+    /// from byte `offset`: the answer is `206` with the rest, or `200` with
+    /// the whole file when the server ignores the range.
+    pub async fn download(
+        &self,
+        credential: &str,
+        path: &str,
+        offset: u64,
+    ) -> Result<reqwest::Response, ClientError> {
+        let url = format!("{}{path}", self.base);
+        let mut request = self
+            .http
+            .get(&url)
+            .bearer_auth(credential)
+            // A large package on a slow link: resuming covers a cut, this a hang.
+            .timeout(Duration::from_secs(60 * 60));
+        if offset > 0 {
+            request = request.header(reqwest::header::RANGE, format!("bytes={offset}-"));
+        }
+        let response = request
+            .send()
+            .await
+            .map_err(|source| ClientError::Transport {
+                url: url.clone(),
+                source,
+            })?;
+        let status = response.status();
+        if status.is_success() {
+            return Ok(response);
+        }
+        let retry_after = retry_after(&response);
+        let bytes = response.bytes().await.unwrap_or_default();
+        Err(ClientError::Status {
+            url,
+            status: status.as_u16(),
+            detail: error_detail(&bytes),
+            retry_after,
+        })
+    }
+
     async fn post<T: DeserializeOwned>(
         &self,
         path: &str,
@@ -134,23 +201,13 @@ impl ServerClient {
         }
         let response = request.send().await.map_err(transport)?;
         let status = response.status();
-        let retry_after = response
-            .headers()
-            .get(reqwest::header::RETRY_AFTER)
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.trim().parse::<u64>().ok())
-            .map(Duration::from_secs);
+        let retry_after = retry_after(&response);
         let bytes = response.bytes().await.map_err(transport)?;
         if !status.is_success() {
-            let detail = match serde_json::from_slice::<ApiError>(&bytes) {
-                Ok(e) => Some(format!("{}: {}", e.error, e.detail)),
-                Err(_) if bytes.is_empty() => None,
-                Err(_) => Some(String::from_utf8_lossy(&bytes).chars().take(200).collect()),
-            };
             return Err(ClientError::Status {
                 url,
                 status: status.as_u16(),
-                detail,
+                detail: error_detail(&bytes),
                 retry_after,
             });
         }
@@ -158,5 +215,23 @@ impl ServerClient {
             url,
             message: e.to_string(),
         })
+    }
+}
+
+fn retry_after(response: &reqwest::Response) -> Option<Duration> {
+    response
+        .headers()
+        .get(reqwest::header::RETRY_AFTER)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.trim().parse::<u64>().ok())
+        .map(Duration::from_secs)
+}
+
+/// `error: detail` from the server's [`ApiError`] body, or the body's start.
+fn error_detail(bytes: &[u8]) -> Option<String> {
+    match serde_json::from_slice::<ApiError>(bytes) {
+        Ok(e) => Some(format!("{}: {}", e.error, e.detail)),
+        Err(_) if bytes.is_empty() => None,
+        Err(_) => Some(String::from_utf8_lossy(bytes).chars().take(200).collect()),
     }
 }

@@ -85,14 +85,28 @@ impl DataDir {
         Ok(Some(state))
     }
 
-    /// Replaces `agent.json` atomically: a temporary file (mode 0600), synced,
-    /// renamed over the old one, and the directory synced, so a crash leaves
-    /// the old state or the new one, never half of either.
+    /// Replaces `agent.json` atomically (see [`DataDir::write_atomically`]).
     pub fn save(&self, state: &AgentState) -> anyhow::Result<()> {
-        let path = self.state_path();
-        let temporary = self.path.join(format!("{STATE_FILE}.tmp"));
         let mut json = serde_json::to_vec_pretty(state).context("serialising the agent state")?;
         json.push(b'\n');
+        self.write_atomically(STATE_FILE, &json)
+    }
+
+    /// A file of the data directory.
+    pub fn file(&self, name: &str) -> PathBuf {
+        self.path.join(name)
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// Replaces the data directory's file `name` with `bytes`: a temporary
+    /// file (mode 0600), synced, renamed over the old one, and the directory
+    /// synced, so a crash leaves the old content or the new, never half of either.
+    pub fn write_atomically(&self, name: &str, bytes: &[u8]) -> anyhow::Result<()> {
+        let path = self.path.join(name);
+        let temporary = self.path.join(format!("{name}.tmp"));
         let write = || -> std::io::Result<()> {
             let mut options = OpenOptions::new();
             options.write(true).create(true).truncate(true);
@@ -102,7 +116,7 @@ impl DataDir {
             // The mode applies only to a file the open created: fix a stale one.
             #[cfg(unix)]
             file.set_permissions(std::os::unix::fs::PermissionsExt::from_mode(0o600))?;
-            file.write_all(&json)?;
+            file.write_all(bytes)?;
             file.sync_all()?;
             std::fs::rename(&temporary, &path)?;
             File::open(&self.path)?.sync_all()

@@ -121,6 +121,15 @@ pub struct Facts {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(length(min = 1, max = MAX_SHORT_FIELD), pattern(NOT_BLANK))]
     pub time_zone: Option<String>,
+    /// The running kernel's release (`6.1.0-28-amd64`), when the agent runs on
+    /// the machine it scans (not for a container or image root).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(min = 1, max = MAX_SHORT_FIELD), pattern(NOT_BLANK))]
+    pub kernel: Option<String>,
+    /// The package manager asked for a restart that has not happened yet
+    /// (Debian: `/run/reboot-required` exists).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub reboot_required: bool,
 }
 
 /// `POST /api/v1/enroll`: an enrolment token buys a credential.
@@ -246,6 +255,53 @@ pub struct Instruction {
     #[schemars(with = "Option<Rfc3339>")]
     pub deadline: Option<Timestamp>,
     pub reboot: RebootInstruction,
+    /// Commands the rollout runs around an install; absent: none.
+    #[serde(default, skip_serializing_if = "InstructionHooks::is_empty")]
+    pub hooks: InstructionHooks,
+}
+
+/// Commands run on the machine around an install, in order, each with
+/// `/bin/sh -c`. A command that exits non-zero or outlives its timeout fails
+/// the install: a failing `preInstall` command means nothing is installed.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct InstructionHooks {
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub pre_install: Vec<HookCommand>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub post_install: Vec<HookCommand>,
+}
+
+impl InstructionHooks {
+    pub fn is_empty(&self) -> bool {
+        self.pre_install.is_empty() && self.post_install.is_empty()
+    }
+
+    fn from_policy(hooks: &crate::policy::Hooks) -> InstructionHooks {
+        let commands = |hooks: &[crate::policy::Hook]| {
+            hooks
+                .iter()
+                .map(|h| HookCommand {
+                    run: h.run.clone(),
+                    timeout_seconds: h.timeout.as_secs().max(1).unsigned_abs(),
+                })
+                .collect()
+        };
+        InstructionHooks {
+            pre_install: commands(&hooks.pre_install),
+            post_install: commands(&hooks.post_install),
+        }
+    }
+}
+
+/// One hook command.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct HookCommand {
+    /// A command line for `/bin/sh -c`.
+    pub run: String,
+    /// Killed, and counted as failed, after this many seconds.
+    pub timeout_seconds: u64,
 }
 
 /// What an instruction does, by `kind`.
@@ -565,6 +621,9 @@ impl Facts {
         if let Some(tz) = &self.time_zone {
             check_required("facts.timeZone", tz, MAX_SHORT_FIELD)?;
         }
+        if let Some(kernel) = &self.kernel {
+            check_required("facts.kernel", kernel, MAX_SHORT_FIELD)?;
+        }
         Ok(())
     }
 }
@@ -688,10 +747,13 @@ pub fn instructions_for(
     let rollout_plan = machine
         .rollout
         .and_then(|name| plan.rollouts.iter().find(|r| r.name == name));
-    let grace_seconds = machine
+    let rollout_doc = machine
         .rollout
-        .and_then(|name| policy.rollouts.iter().find(|d| d.name() == name))
-        .map_or(0, |d| d.spec.reboot.grace.as_secs());
+        .and_then(|name| policy.rollouts.iter().find(|d| d.name() == name));
+    let grace_seconds = rollout_doc.map_or(0, |d| d.spec.reboot.grace.as_secs());
+    let hooks = rollout_doc.map_or_else(InstructionHooks::default, |d| {
+        InstructionHooks::from_policy(&d.spec.hooks)
+    });
     let release_id = |k: usize| -> String {
         rollout_plan
             .and_then(|r| r.releases.get(k))
@@ -727,6 +789,7 @@ pub fn instructions_for(
                 mode: slot.reboot,
                 grace_seconds,
             },
+            hooks: hooks.clone(),
         });
     }
 
@@ -742,10 +805,7 @@ pub fn instructions_for(
         .collect();
     removals.sort_unstable();
     removals.dedup();
-    let reboot_mode = machine
-        .rollout
-        .and_then(|name| policy.rollouts.iter().find(|d| d.name() == name))
-        .map_or(RebootMode::default(), |d| d.spec.reboot.mode);
+    let reboot_mode = rollout_doc.map_or(RebootMode::default(), |d| d.spec.reboot.mode);
     for (package, version) in removals {
         items.push(Instruction {
             id: remove_id(&machine.machine, package, version),
@@ -760,6 +820,7 @@ pub fn instructions_for(
                 mode: reboot_mode,
                 grace_seconds,
             },
+            hooks: InstructionHooks::default(),
         });
     }
 
@@ -1037,10 +1098,12 @@ mod tests {
             },
             labels: BTreeMap::from([("role".into(), "web".into())]),
             time_zone: Some("Europe/Berlin".into()),
+            kernel: Some("6.1.0-28-amd64".into()),
+            reboot_required: true,
         }
     }
 
-    const FACTS_JSON: &str = r#"{"hostname":"web1","os":{"family":"debian","version":"12"},"labels":{"role":"web"},"timeZone":"Europe/Berlin"}"#;
+    const FACTS_JSON: &str = r#"{"hostname":"web1","os":{"family":"debian","version":"12"},"labels":{"role":"web"},"timeZone":"Europe/Berlin","kernel":"6.1.0-28-amd64","rebootRequired":true}"#;
 
     #[test]
     fn enroll_messages_have_their_documented_shape() {
@@ -1119,6 +1182,7 @@ mod tests {
                         mode: RebootMode::IfRequired,
                         grace_seconds: 900,
                     },
+                    hooks: InstructionHooks::default(),
                 },
                 Instruction {
                     id: "i-2".into(),
@@ -1133,6 +1197,7 @@ mod tests {
                         mode: RebootMode::Never,
                         grace_seconds: 0,
                     },
+                    hooks: InstructionHooks::default(),
                 },
             ],
         };
@@ -1463,6 +1528,8 @@ spec:
                 site: None,
                 directory: crate::fleet::DirectoryFacts::default(),
                 time_zone: None,
+                kernel: None,
+                reboot_required: false,
                 inventory: hash,
             })
             .expect("a new machine");
@@ -1573,6 +1640,47 @@ spec:
             install.window_end,
             Some("2026-11-26T05:00:00Z".parse().expect("instant"))
         );
+    }
+
+    #[test]
+    fn the_rollouts_hooks_go_with_its_installs_but_not_with_removals() {
+        let yaml = POLICY.replace(
+            "  reboot: {mode: always, grace: 15m}",
+            "  reboot: {mode: always, grace: 15m}\n  hooks:\n    preInstall: [{run: 'systemctl stop app', timeout: 2m}]\n    postInstall: [{run: 'systemctl start app'}]",
+        );
+        let checked = crate::policy::check([("p.yaml", yaml.as_bytes())], now());
+        assert!(!checked.has_errors(), "{:#?}", checked.diagnostics);
+        let policy = checked.set;
+        let catalog = catalog(vec![openssl()]);
+        let inventory = inventory();
+        let fleet = fleet(&inventory);
+        let plan = plan::compute(&policy, &catalog, &fleet, now());
+        let machine = plan.machine("m1").expect("m1 is planned");
+        let got = instructions_for(&plan, machine, &catalog, &policy, Some(&inventory));
+        assert_eq!(
+            got.items[0].hooks,
+            InstructionHooks {
+                pre_install: vec![HookCommand {
+                    run: "systemctl stop app".into(),
+                    timeout_seconds: 120
+                }],
+                post_install: vec![HookCommand {
+                    run: "systemctl start app".into(),
+                    timeout_seconds: 600
+                }],
+            }
+        );
+        let json = serde_json::to_value(&got.items[0]).expect("json");
+        assert_eq!(
+            json["hooks"]["preInstall"][0],
+            serde_json::json!({"run": "systemctl stop app", "timeoutSeconds": 120})
+        );
+        assert!(matches!(got.items[1].action, Action::Remove { .. }));
+        assert!(got.items[1].hooks.is_empty());
+        let json = serde_json::to_value(&got.items[1]).expect("json");
+        assert!(json.get("hooks").is_none(), "{json}");
+        // Without hooks in the rollout, none are sent.
+        assert!(instructions(&catalog).items[0].hooks.is_empty());
     }
 
     #[test]
@@ -1722,6 +1830,8 @@ spec:
                     site: None,
                     directory: crate::fleet::DirectoryFacts::default(),
                     time_zone: None,
+                    kernel: None,
+                    reboot_required: false,
                     inventory,
                 })
                 .expect("a new machine");

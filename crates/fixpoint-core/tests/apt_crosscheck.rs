@@ -776,6 +776,8 @@ fn the_plan_for_a_fleet_of_debian_roots_agrees_with_apt() {
                 site: None,
                 directory: DirectoryFacts::default(),
                 time_zone: None,
+                kernel: None,
+                reboot_required: false,
                 inventory: hash,
             })
             .expect("a valid machine");

@@ -93,6 +93,16 @@ impl DebianScanner {
             .and_then(|target| zone_of_link(&target)))
     }
 
+    /// The running kernel, only when the root is the machine the agent runs
+    /// on: a container's or an image's root runs no kernel of its own.
+    fn kernel(&self) -> Result<Option<String>, ScanError> {
+        if self.root != Path::new("/") {
+            return Ok(None);
+        }
+        let path = Path::new("/proc/sys/kernel/osrelease");
+        Ok(read_optional(path)?.as_deref().and_then(first_word))
+    }
+
     fn reboot_required(&self) -> bool {
         REBOOT_REQUIRED
             .iter()
@@ -126,9 +136,10 @@ impl Scanner for DebianScanner {
                 os,
                 labels: Default::default(),
                 time_zone: self.time_zone()?,
+                kernel: self.kernel()?,
+                reboot_required: self.reboot_required(),
             },
             inventory,
-            reboot_required: self.reboot_required(),
         })
     }
 }
@@ -203,7 +214,11 @@ mod tests {
             "config-files only is not installed"
         );
         assert_eq!(scan.inventory.packages()[0].source, "openssl");
-        assert!(!scan.reboot_required);
+        assert!(!scan.facts.reboot_required);
+        assert_eq!(
+            scan.facts.kernel, None,
+            "a root other than / runs no kernel"
+        );
     }
 
     #[test]
@@ -229,7 +244,7 @@ mod tests {
     fn a_reboot_required_flag_in_either_run_directory_is_seen() {
         for flag in REBOOT_REQUIRED {
             let root = Root::debian().file(flag, "*** System restart required ***\n");
-            assert!(root.scan().expect("scan").reboot_required, "{flag}");
+            assert!(root.scan().expect("scan").facts.reboot_required, "{flag}");
         }
     }
 

@@ -18,10 +18,6 @@ pub use debian::DebianScanner;
 pub struct Scan {
     pub facts: Facts,
     pub inventory: Inventory,
-    /// The package manager asked for a restart (Debian:
-    /// `/var/run/reboot-required`). Not sent yet: protocol v1's facts have no
-    /// field for it; the executor's reboot policy will use it.
-    pub reboot_required: bool,
 }
 
 impl Scan {
@@ -31,14 +27,12 @@ impl Scan {
         #[serde(rename_all = "camelCase")]
         struct Printed<'a> {
             facts: &'a Facts,
-            reboot_required: bool,
             platform: &'a str,
             hash: &'a str,
             packages: &'a [fixpoint_core::fleet::InstalledPackage],
         }
         serde_json::to_value(Printed {
             facts: &self.facts,
-            reboot_required: self.reboot_required,
             platform: &self.inventory.platform().0,
             hash: self.inventory.hash().as_str(),
             packages: self.inventory.packages(),

@@ -134,6 +134,12 @@ pub struct Machine {
     /// machine time; `None` when unknown.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub time_zone: Option<String>,
+    /// The running kernel's release, as the agent reports it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub kernel: Option<String>,
+    /// The machine waits for a restart its package manager asked for.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub reboot_required: bool,
     /// The hash of the machine's inventory, a key of [`Fleet::inventories`].
     pub inventory: InventoryHash,
 }
@@ -337,6 +343,8 @@ mod tests {
             site: None,
             directory: DirectoryFacts::default(),
             time_zone: None,
+            kernel: None,
+            reboot_required: false,
             inventory,
         }
     }

@@ -842,11 +842,13 @@ impl<'p, 'a, 'f> Run<'p, 'a, 'f> {
                     }
                 }
                 Err(at) => {
-                    // Installed (so not in the base) and waiting for a reboot.
+                    // Installed (so not in the base) and waiting for a reboot, for as long
+                    // as the machine still says it needs one: after the restart its facts
+                    // clear `rebootRequired` and the patch is simply installed.
                     let Some(latest) = history.latest() else {
                         continue;
                     };
-                    if latest.outcome != Outcome::PendingReboot {
+                    if latest.outcome != Outcome::PendingReboot || !m.reboot_required {
                         continue;
                     }
                     let installed = evaluated.and_then(|e| {

@@ -47,6 +47,8 @@ pub fn machine() -> Machine {
         site: None,
         directory: DirectoryFacts::default(),
         time_zone: None,
+        kernel: None,
+        reboot_required: false,
         inventory: "0".repeat(64).parse().expect("64 hex digits"),
     }
 }

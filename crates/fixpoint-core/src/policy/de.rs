@@ -119,6 +119,42 @@ pub fn from_node<'de, T: de::Deserialize<'de>>(
     T::deserialize(NodeDe { node, unknown })
 }
 
+/// A configuration file's one YAML document as `T` (its default when the file
+/// is empty), with the policy loader's YAML reader: the first problem, syntax,
+/// a wrong value or an unknown setting, comes back with its position, which
+/// the caller prefixes with the file's name.
+pub fn from_config_text<T: de::DeserializeOwned + Default>(text: &str) -> Result<T, DeError> {
+    let stream = super::yaml::parse_stream(text, super::yaml::Limits::default());
+    if let Some(issue) = stream.issues.first() {
+        return Err(DeError {
+            message: issue.message.clone(),
+            pos: Some(issue.pos),
+        });
+    }
+    let Some(node) = stream.documents.first() else {
+        return Ok(T::default());
+    };
+    if stream.documents.len() != 1 {
+        return Err(DeError {
+            message: format!(
+                "one YAML document expected, found {}",
+                stream.documents.len()
+            ),
+            pos: stream.documents.get(1).map(|d| d.pos),
+        });
+    }
+    let unknown = UnknownFields::default();
+    let value: T = from_node(node, &unknown).map_err(|mut e| {
+        e.pos.get_or_insert(node.pos);
+        e
+    })?;
+    if let Some(mut e) = unknown.borrow_mut().drain(..).next() {
+        e.pos.get_or_insert(node.pos);
+        return Err(e);
+    }
+    Ok(value)
+}
+
 struct NodeDe<'a> {
     node: &'a Node,
     unknown: &'a UnknownFields,
