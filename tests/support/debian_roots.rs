@@ -41,6 +41,7 @@
 //!     pub fn remove_package(&self, package: &str)                       // dpkg --root --remove
 //! }
 //! pub fn mounts_under(dir: &Path) -> Vec<PathBuf>  // per /proc/mounts
+//! pub fn overlays_on(dir: &Path) -> Vec<PathBuf>   // overlays with a lowerdir in dir
 //! pub fn require_root()                            // panics unless euid 0
 //! ```
 //!
@@ -82,7 +83,6 @@ use std::fmt::Write as _;
 use std::fs::{self, File};
 use std::io::{ErrorKind, Read};
 use std::os::unix::fs::PermissionsExt as _;
-use std::os::unix::process::CommandExt as _;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::sync::OnceLock;
@@ -617,7 +617,8 @@ impl PreparedRoot {
         let partial = self
             .cache
             .join(format!("{}.partial-{}", self.key, std::process::id()));
-        remove_tree(&partial);
+        // Left by an earlier process with this pid, if any.
+        delete_stale(&partial);
         fs::create_dir(&partial).unwrap_or_else(|e| panic!("create {}: {e}", partial.display()));
         let root = partial.join("root");
         let started = Instant::now();
@@ -703,9 +704,13 @@ impl PreparedRoot {
         );
     }
 
-    /// Deletes the cache's directories (complete or partial) of other keys for this suite,
-    /// variant and architecture, and partial builds of this key; keeps any that a mount uses.
-    /// The caller holds the exclusive lock, so no partial build is in progress.
+    /// Deletes the cache's directories of other keys for this suite, variant and architecture,
+    /// and partial builds (of any key, this one's included), so at most the current root stays.
+    /// A complete root still in use by a mount (another process's clone of yesterday's root) is
+    /// kept for a later run. The caller holds the exclusive lock, so no partial build is in
+    /// progress: a partial directory is what a killed build left, and so are mounts in it
+    /// (debootstrap's `/proc`, or its bind mounts of the host's `/dev` inside a container),
+    /// which are unmounted before it is deleted.
     fn delete_other_keys(&self) {
         let prefix = format!("{SUITE}-{VARIANT}-{}-", self.arch);
         let Ok(entries) = fs::read_dir(&self.cache) else {
@@ -717,12 +722,16 @@ impl PreparedRoot {
                 continue;
             }
             let path = entry.path();
+            if name.contains(".partial-") {
+                delete_stale(&path);
+                continue;
+            }
             let users: Vec<PathBuf> = overlays_on(&path)
                 .into_iter()
                 .chain(mounts_under(&path))
                 .collect();
             if users.is_empty() {
-                remove_tree(&path);
+                delete_stale(&path);
             } else {
                 eprintln!(
                     "debian_roots: keeping {} for now: in use by mounts at {users:?}",
@@ -968,22 +977,12 @@ impl Machine {
 impl Drop for Machine {
     fn drop(&mut self) {
         // Innermost first: /proc/mounts lists mounts in the order they were made. Lazily when
-        // busy (a process still running inside); a few rounds for mounts stacked on one place.
-        for _ in 0..16 {
+        // busy (a process still running inside). Never a panic: this runs while unwinding too.
+        for _ in 0..64 {
             let Some(last) = mounts_under(&self.root).pop() else {
                 return;
             };
-            let quiet = |args: &[&str]| {
-                Command::new("umount")
-                    .args(args)
-                    .arg(&last)
-                    .stdin(Stdio::null())
-                    .stdout(Stdio::null())
-                    .stderr(Stdio::null())
-                    .status()
-                    .is_ok_and(|s| s.success())
-            };
-            if !quiet(&[]) && !quiet(&["-l"]) {
+            if !unmount(&last) {
                 eprintln!("debian_roots: could not unmount {}", last.display());
                 return;
             }
@@ -1079,8 +1078,8 @@ pub fn mounts_under(dir: &Path) -> Vec<PathBuf> {
         .collect()
 }
 
-/// Mount points of overlays whose lowerdir is `dir` or below it.
-fn overlays_on(dir: &Path) -> Vec<PathBuf> {
+/// Mount points of overlays whose lowerdir is `dir` or below it: the clones using a root.
+pub fn overlays_on(dir: &Path) -> Vec<PathBuf> {
     proc_mounts()
         .into_iter()
         .filter(|m| {
@@ -1151,18 +1150,45 @@ fn mount(args: &[&str]) {
     run(Command::new("mount").args(args), LOCAL_TIMEOUT);
 }
 
-/// Deletes `path` (a directory tree) if it exists; refuses when anything is mounted below it.
-fn remove_tree(path: &Path) {
+/// Deletes `path`, a directory tree that a killed build or an older key left, after unmounting
+/// anything still mounted in it (lazily); on failure says so and leaves it for a later run.
+/// Nothing is deleted while a mount remains below it: `remove_dir_all` would follow it.
+fn delete_stale(path: &Path) {
     if !path.exists() {
         return;
     }
+    for _ in 0..32 {
+        let Some(last) = mounts_under(path).pop() else {
+            break;
+        };
+        unmount(&last);
+    }
     let mounts = mounts_under(path);
-    assert!(
-        mounts.is_empty(),
-        "will not delete {} while {mounts:?} are mounted in it",
-        path.display()
-    );
-    fs::remove_dir_all(path).unwrap_or_else(|e| panic!("delete {}: {e}", path.display()));
+    if !mounts.is_empty() {
+        eprintln!(
+            "debian_roots: not deleting {}: still mounted in it: {mounts:?}",
+            path.display()
+        );
+        return;
+    }
+    if let Err(e) = fs::remove_dir_all(path) {
+        eprintln!("debian_roots: could not delete {}: {e}", path.display());
+    }
+}
+
+/// `umount POINT`, or `umount -l POINT` when it is busy; whether either worked.
+fn unmount(point: &Path) -> bool {
+    let quiet = |args: &[&str]| {
+        Command::new("umount")
+            .args(args)
+            .arg(point)
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status()
+            .is_ok_and(|s| s.success())
+    };
+    quiet(&[]) || quiet(&["-l"])
 }
 
 fn write(path: &Path, text: &str) {
@@ -1190,7 +1216,7 @@ fn chroot_run(root: &Path, args: &[&str], timeout: Duration) -> String {
 
 /// Runs `command` (stdin closed, environment [`ENV`]) and returns its stdout; panics naming
 /// the command with its exit status and output when it cannot start, fails, or outlives
-/// `timeout` (then its whole process group is killed).
+/// `timeout` (then it and every process it started are killed).
 fn run(command: &mut Command, timeout: Duration) -> String {
     let output = output_within(command, timeout);
     if !output.status.success() {
@@ -1211,8 +1237,7 @@ fn output_within(command: &mut Command, timeout: Duration) -> std::process::Outp
         .envs(ENV.iter().copied())
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .process_group(0);
+        .stderr(Stdio::piped());
     let mut child = command.spawn().unwrap_or_else(|e| {
         let hint = if e.kind() == ErrorKind::NotFound {
             " (is it installed? scripts/install-test-deps installs what the tests use)"
@@ -1246,12 +1271,18 @@ fn output_within(command: &mut Command, timeout: Duration) -> std::process::Outp
             .take()
             .map(|p| Box::new(p) as Box<dyn Read + Send>),
     );
-    let kill_group = || {
-        let _ = Command::new("kill")
-            .args(["-KILL", "--", &format!("-{pid}")])
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .status();
+    // Not a process group of its own: Ctrl-C on the test must still reach (and stop) a
+    // debootstrap, whose exit traps unmount what it mounted in the target.
+    let kill_tree = || {
+        // Twice: a process may fork between the listing and the kill.
+        for _ in 0..2 {
+            let _ = Command::new("kill")
+                .arg("-KILL")
+                .args(process_tree(pid).iter().map(u32::to_string))
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .status();
+        }
     };
     let deadline = Instant::now() + timeout;
     // Polled from 1 ms up to 50 ms: most commands here take a few milliseconds.
@@ -1264,7 +1295,7 @@ fn output_within(command: &mut Command, timeout: Duration) -> std::process::Outp
                 pause = (pause * 2).min(Duration::from_millis(50));
             }
             Ok(None) => {
-                kill_group();
+                kill_tree();
                 let _ = child.wait();
                 let err = stderr
                     .recv_timeout(Duration::from_secs(5))
@@ -1277,14 +1308,13 @@ fn output_within(command: &mut Command, timeout: Duration) -> std::process::Outp
             Err(e) => panic!("wait for {command:?}: {e}"),
         }
     };
-    // A process it left running would hold the pipes open: give it a moment, then kill its
-    // process group.
+    // A process it left running (a daemon that policy-rc.d did not stop) would hold the pipes
+    // open: what it wrote so far is not waited for longer than this.
     let collect = |pipe: &std::sync::mpsc::Receiver<Vec<u8>>| {
         pipe.recv_timeout(Duration::from_secs(5))
             .unwrap_or_else(|_| {
-                kill_group();
-                pipe.recv_timeout(Duration::from_secs(5))
-                    .unwrap_or_default()
+                eprintln!("debian_roots: {command:?} left a process holding its output open");
+                Vec::new()
             })
     };
     std::process::Output {
@@ -1292,6 +1322,42 @@ fn output_within(command: &mut Command, timeout: Duration) -> std::process::Outp
         stdout: collect(&stdout),
         stderr: collect(&stderr),
     }
+}
+
+/// `pid` and every process descended from it, from the parent ids in `/proc/*/stat`.
+fn process_tree(pid: u32) -> Vec<u32> {
+    let mut parents = Vec::new();
+    for entry in fs::read_dir("/proc").into_iter().flatten().flatten() {
+        let Some(process) = entry
+            .file_name()
+            .to_str()
+            .and_then(|n| n.parse::<u32>().ok())
+        else {
+            continue;
+        };
+        // `PID (COMM) STATE PPID ...`, where COMM may hold spaces and parentheses.
+        let parent = fs::read_to_string(entry.path().join("stat"))
+            .ok()
+            .and_then(|stat| {
+                let (_, rest) = stat.rsplit_once(')')?;
+                rest.split_whitespace().nth(1)?.parse::<u32>().ok()
+            });
+        if let Some(parent) = parent {
+            parents.push((process, parent));
+        }
+    }
+    let mut tree = vec![pid];
+    let mut next = 0;
+    while let Some(&parent) = tree.get(next) {
+        tree.extend(
+            parents
+                .iter()
+                .filter(|(_, p)| *p == parent)
+                .map(|(c, _)| *c),
+        );
+        next += 1;
+    }
+    tree
 }
 
 fn tail(text: &str, lines: usize) -> String {
