@@ -14,7 +14,7 @@ use std::collections::BTreeSet;
 use std::os::unix::fs::MetadataExt as _;
 use std::path::Path;
 use std::process::Command;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use support::debian_roots::{self, Machine, PreparedRoot};
 
@@ -129,6 +129,45 @@ fn mirrors_are_read_from_one_line_and_deb822_sources() {
         own.debian.contains("://") && own.security.contains("://"),
         "{own:?}"
     );
+}
+
+#[test]
+fn a_command_that_outlives_its_timeout_is_killed_with_what_it_started() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let pid_file = dir.path().join("background.pid");
+    let started = Instant::now();
+    let panic = std::panic::catch_unwind(|| {
+        debian_roots::run(
+            Command::new("sh").arg("-c").arg(format!(
+                "sleep 300 & echo $! > {}; echo waiting >&2; wait",
+                pid_file.display()
+            )),
+            Duration::from_secs(1),
+        )
+    })
+    .expect_err("the command must not be allowed to run on");
+    let message = panic
+        .downcast_ref::<String>()
+        .expect("a formatted panic message");
+    assert!(message.contains("did not finish within 1s"), "{message}");
+    assert!(
+        message.contains("waiting"),
+        "its stderr is in the message: {message}"
+    );
+    assert!(started.elapsed() < Duration::from_secs(30));
+    let background = std::fs::read_to_string(&pid_file).expect("the background pid");
+    let proc_dir = Path::new("/proc").join(background.trim());
+    // Killed, and reaped by init (or left a zombie for a moment).
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while proc_dir.exists()
+        && !std::fs::read_to_string(proc_dir.join("stat")).is_ok_and(|s| s.contains(") Z "))
+    {
+        assert!(
+            Instant::now() < deadline,
+            "the background sleep survived the timeout"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
 }
 
 #[test]

@@ -43,6 +43,7 @@
 //! pub fn mounts_under(dir: &Path) -> Vec<PathBuf>  // per /proc/mounts
 //! pub fn overlays_on(dir: &Path) -> Vec<PathBuf>   // overlays with a lowerdir in dir
 //! pub fn require_root()                            // panics unless euid 0
+//! pub fn run(command: &mut Command, timeout: Duration) -> String // stdout, or a clear panic
 //! ```
 //!
 //! # The prepared root
@@ -1217,7 +1218,7 @@ fn chroot_run(root: &Path, args: &[&str], timeout: Duration) -> String {
 /// Runs `command` (stdin closed, environment [`ENV`]) and returns its stdout; panics naming
 /// the command with its exit status and output when it cannot start, fails, or outlives
 /// `timeout` (then it and every process it started are killed).
-fn run(command: &mut Command, timeout: Duration) -> String {
+pub fn run(command: &mut Command, timeout: Duration) -> String {
     let output = output_within(command, timeout);
     if !output.status.success() {
         panic!(
