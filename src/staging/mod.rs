@@ -362,7 +362,13 @@ impl Store {
         };
         let result = {
             let _guard = lock.lock().await;
-            self.fetch_locked(client, url, sha256, size).await
+            // Instrumented, not entered: an entered span held across an await
+            // leaks into whatever else runs on the thread meanwhile.
+            tracing::Instrument::instrument(
+                self.fetch_locked(client, url, sha256, size),
+                tracing::info_span!("staging_fetch", %sha256, %url),
+            )
+            .await
         };
         {
             let mut in_flight = self.inner.in_flight.lock().expect("lock not poisoned");
@@ -392,8 +398,6 @@ impl Store {
                 downloaded: 0,
             });
         }
-        let span = tracing::info_span!("staging_fetch", %sha256, %url);
-        let _enter = span.enter();
         let part_path = self.partial_path(sha256);
         let mismatch = |part: &Path, error: StagingError| {
             let _ = fs::remove_file(part);

@@ -19,7 +19,7 @@ use std::time::{Duration, Instant};
 use crate::support::{Serve, Server, TOKEN, root};
 
 /// The agent binary, built once per test run.
-fn agent_binary() -> &'static Path {
+pub fn agent_binary() -> &'static Path {
     static BINARY: OnceLock<PathBuf> = OnceLock::new();
     BINARY.get_or_init(|| {
         let mut cargo = Command::new(env!("CARGO"));

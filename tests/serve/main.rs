@@ -15,6 +15,8 @@ mod apt_repo;
     reason = "the serve tests need only fresh PostgreSQL databases"
 )]
 mod databases;
+#[path = "../support/debian_roots.rs"]
+mod debian_roots;
 #[path = "../support/feed_server.rs"]
 mod feed_server;
 #[path = "../support/forward_proxy.rs"]
@@ -27,6 +29,7 @@ mod support;
 
 mod agent;
 mod agent_binary;
+mod debian_machines;
 mod durability;
 mod files;
 mod health;

@@ -253,6 +253,11 @@ impl Server {
         self.serve.policies()
     }
 
+    /// The server's data directory (its SQLite database).
+    pub fn data_dir(&self) -> PathBuf {
+        self.serve.data_dir()
+    }
+
     pub fn pid(&self) -> u32 {
         self.child.lock().expect("child lock").id()
     }
@@ -322,7 +327,17 @@ impl Server {
 
     /// Polls the status until `check` holds; fails the test after 20 s.
     pub fn wait_for(&self, what: &str, check: impl Fn(&Value) -> bool) -> Value {
-        let deadline = Instant::now() + PATIENCE;
+        self.wait_for_within(what, PATIENCE, check)
+    }
+
+    /// [`Server::wait_for`] with a limit of its own, for work on real feeds.
+    pub fn wait_for_within(
+        &self,
+        what: &str,
+        limit: Duration,
+        check: impl Fn(&Value) -> bool,
+    ) -> Value {
+        let deadline = Instant::now() + limit;
         loop {
             let v = self.status();
             if check(&v) {

@@ -1037,7 +1037,7 @@ mod tests {
             build.path(),
             "fp-hello",
             "1.1-1",
-            Some("fp-missing (>= 2)"),
+            Some("Depends: fp-missing (>= 2)"),
             None,
         );
         let server = server(vec![broken.clone()]);
@@ -1057,6 +1057,55 @@ mod tests {
         assert_eq!(result.exit_code, Some(1));
         let log = result.log_tail.as_deref().unwrap_or_default();
         assert!(log.contains("fp-missing"), "{log}");
+    }
+
+    #[test]
+    fn a_package_pre_depending_on_another_of_the_same_instruction_is_installed_after_it() {
+        // As libpam-modules pre-depends on libpam-modules-bin of the same version.
+        let m = Machine::new();
+        let build = tempfile::tempdir().expect("tempdir");
+        m.root
+            .dpkg_install(&build_deb(build.path(), "fp-bin", "1.0-1", None, None));
+        let bin = build_deb(build.path(), "fp-bin", "1.1-1", None, None);
+        let modules = build_deb(
+            build.path(),
+            "fp-hello",
+            "1.1-1",
+            Some("Pre-Depends: fp-bin (= 1.1-1)"),
+            None,
+        );
+        let server = server(vec![bin.clone(), modules.clone()]);
+        let client = client(&server);
+        let mut ex = m.executor("false");
+        let mut i = install("i-1", file_ref(&modules));
+        if let Action::Install {
+            files, packages, ..
+        } = &mut i.action
+        {
+            // The file of the dependent package first, as a hash order may have it.
+            files.push(file_ref(&bin));
+            packages.push(PackageTarget {
+                name: "fp-bin".into(),
+                arch: "all".into(),
+                version: Some("1.1-1".into()),
+            });
+        }
+        ex.accept("e-1", &instructions(vec![i]), at(NOW))
+            .expect("accept");
+        let pass = runtime()
+            .block_on(ex.run_due(&client, "cred", || at(NOW)))
+            .expect("pass");
+        let log = ex.journal.unacknowledged()[0]
+            .log_tail
+            .clone()
+            .unwrap_or_default();
+        assert_eq!(
+            pass.finished,
+            [("i-1".to_owned(), Outcome::Succeeded)],
+            "{log}"
+        );
+        assert_eq!(m.root.version_of("fp-bin").as_deref(), Some("1.1-1"));
+        assert_eq!(m.root.version_of("fp-hello").as_deref(), Some("1.1-1"));
     }
 
     #[test]

@@ -408,12 +408,23 @@ mod tests {
     #[test]
     fn a_file_not_staged_yet_is_retried_and_a_bad_name_is_refused() {
         let server = HttpServer::start(|_| {
-            Answer::json(404, &serde_json::json!({"error": "notFound", "detail": "no verified file"}))
+            Answer::json(
+                404,
+                &serde_json::json!({"error": "notFound", "detail": "no verified file"}),
+            )
         });
         let (_tmp, data) = data_dir();
         let cache = FileCache::open(&data).expect("cache");
-        let missing = FileRef { sha256: "a".repeat(64), size: None, url: format!("/api/v1/files/{}", "a".repeat(64)) };
-        assert!(fetch(&cache, &server, &missing).expect_err("404").transient());
+        let missing = FileRef {
+            sha256: "a".repeat(64),
+            size: None,
+            url: format!("/api/v1/files/{}", "a".repeat(64)),
+        };
+        assert!(
+            fetch(&cache, &server, &missing)
+                .expect_err("404")
+                .transient()
+        );
         let bad = FileRef {
             sha256: "../etc/passwd".into(),
             size: None,

@@ -162,7 +162,7 @@ pub fn build_deb(
     dir: &Path,
     name: &str,
     version: &str,
-    depends: Option<&str>,
+    control_lines: Option<&str>,
     postinst: Option<&str>,
 ) -> Vec<u8> {
     let tree = dir.join(format!("build-{name}-{version}"));
@@ -174,8 +174,9 @@ pub fn build_deb(
     let mut control = format!(
         "Package: {name}\nVersion: {version}\nArchitecture: all\nMaintainer: Fixpoint tests <tests@example.invalid>\nDescription: a package built by the agent's tests\n"
     );
-    if let Some(d) = depends {
-        control.push_str(&format!("Depends: {d}\n"));
+    if let Some(lines) = control_lines {
+        control.push_str(lines.trim_end());
+        control.push('\n');
     }
     std::fs::write(debian.join("control"), control).expect("control");
     if let Some(script) = postinst {

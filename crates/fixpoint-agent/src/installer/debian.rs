@@ -55,11 +55,33 @@ impl Installer for DpkgInstaller {
         "dpkg"
     }
 
+    /// In rounds, when one file's package pre-depends on another's: dpkg
+    /// unpacks a package only once its pre-dependencies are configured, which
+    /// within one `dpkg --install` they are not (libpam-modules pre-depends on
+    /// libpam-modules-bin of the same version). apt orders this itself; here
+    /// each round's packages are configured before the next round is unpacked.
     fn install(&self, files: &[PathBuf], limit: Duration) -> Ran {
-        let mut c = self.dpkg();
-        c.args(["--force-confdef", "--force-confold", "--install"])
-            .args(files);
-        command::run(c, limit)
+        let mut log = String::new();
+        let mut last = None;
+        for round in rounds(files) {
+            let mut c = self.dpkg();
+            c.args(["--force-confdef", "--force-confold", "--install"])
+                .args(&round);
+            let ran = command::run(c, limit);
+            log.push_str(&ran.log);
+            if !ran.success() {
+                return Ran { log, ..ran };
+            }
+            last = Some(ran);
+        }
+        match last {
+            Some(ran) => Ran { log, ..ran },
+            None => Ran {
+                exit_code: None,
+                log: "[fixpoint-agent: no file to install]\n".into(),
+                timed_out: false,
+            },
+        }
     }
 
     fn remove(&self, package: &str, limit: Duration) -> Ran {
@@ -85,6 +107,60 @@ impl Installer for DpkgInstaller {
                 || ran.log.contains("dpkg status database is locked")
                 || ran.log.contains("is locked by another process"))
     }
+}
+
+/// A `.deb`'s package name and the names its `Pre-Depends` field lists
+/// (alternatives included), from `dpkg-deb --field`.
+fn control(file: &Path) -> Option<(String, Vec<String>)> {
+    let out = Command::new("dpkg-deb")
+        .arg("--field")
+        .arg(file)
+        .args(["Package", "Pre-Depends"])
+        .output()
+        .ok()?;
+    let text = String::from_utf8_lossy(&out.stdout);
+    let mut name = None;
+    let mut pre = Vec::new();
+    for line in text.lines() {
+        if let Some(v) = line.strip_prefix("Package:") {
+            name = Some(v.trim().to_owned());
+        } else if let Some(v) = line.strip_prefix("Pre-Depends:") {
+            pre = v
+                .split([',', '|'])
+                .filter_map(|d| d.split_whitespace().next())
+                .map(|d| d.split(':').next().unwrap_or(d).to_owned())
+                .collect();
+        }
+    }
+    name.map(|n| (n, pre))
+}
+
+/// The files in install rounds: a file whose package pre-depends on another
+/// file's package comes in a later round than it. A file dpkg-deb cannot
+/// read, or a cycle, goes in the first round that would otherwise be empty,
+/// so dpkg reports the problem itself.
+fn rounds(files: &[PathBuf]) -> Vec<Vec<PathBuf>> {
+    let mut pending: Vec<(PathBuf, String, Vec<String>)> = files
+        .iter()
+        .map(|f| {
+            let (name, pre) = control(f).unwrap_or_default();
+            (f.clone(), name, pre)
+        })
+        .collect();
+    let mut rounds = Vec::new();
+    while !pending.is_empty() {
+        let names: Vec<String> = pending.iter().map(|(_, n, _)| n.clone()).collect();
+        let (ready, wait): (Vec<_>, Vec<_>) = pending
+            .into_iter()
+            .partition(|(_, n, pre)| !pre.iter().any(|p| p != n && names.contains(p)));
+        if ready.is_empty() {
+            rounds.push(wait.into_iter().map(|(f, _, _)| f).collect());
+            break;
+        }
+        rounds.push(ready.into_iter().map(|(f, _, _)| f).collect());
+        pending = wait;
+    }
+    rounds
 }
 
 #[cfg(test)]
