@@ -74,7 +74,7 @@ impl Agent {
     }
 
     /// When the installs ended, per the journal (their logs show dpkg --install).
-    fn install_times(&self) -> Vec<String> {
+    fn install_times(&self) -> Vec<jiff::Timestamp> {
         let text = std::fs::read_to_string(self.data.join("journal.jsonl")).unwrap_or_default();
         text.lines()
             .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
@@ -84,7 +84,7 @@ impl Agent {
                         .as_str()
                         .is_some_and(|l| l.contains("--install"))
             })
-            .filter_map(|r| r["result"]["at"].as_str().map(str::to_owned))
+            .filter_map(|r| r["result"]["at"].as_str()?.parse().ok())
             .collect()
     }
 
@@ -433,7 +433,7 @@ fn real_debian_machines_install_what_apt_says_is_missing_canary_first() {
     }
     let first_canary = canary_installs.iter().min().expect("canary installs");
     assert!(
-        first_canary.as_str() >= opens_at.to_string().as_str(),
+        *first_canary >= opens_at,
         "the canary waited for the window: {first_canary} vs {opens_at}"
     );
     // Never twice: each upgraded package upgraded once.
