@@ -427,11 +427,7 @@ fn real_debian_machines_install_what_apt_says_is_missing_canary_first() {
     // The canary went first: every broad install is later than every canary install,
     // and the canary's waited for the window.
     let canary_installs = agents[0].install_times();
-    let canary_last = canary_installs
-        .iter()
-        .max()
-        .expect("canary installs")
-        .clone();
+    let canary_last = *canary_installs.iter().max().expect("canary installs");
     for a in &agents[1..] {
         let first = a.install_times().into_iter().min().expect("installs");
         assert!(
