@@ -133,7 +133,12 @@ impl Agent {
         log.lines()
             .filter(|l| {
                 let w: Vec<&str> = l.split_whitespace().collect();
-                w.len() > 3 && w[2] == "upgrade" && w[3].split(':').next() == Some(package)
+                // debootstrap's second stage logs base packages as upgraded to their own
+                // version: only a change of version is an upgrade.
+                w.len() > 5
+                    && w[2] == "upgrade"
+                    && w[3].split(':').next() == Some(package)
+                    && w[4] != w[5]
             })
             .count()
     }
