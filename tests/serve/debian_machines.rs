@@ -67,12 +67,6 @@ impl Agent {
         std::fs::read_to_string(self.data.with_extension("log")).unwrap_or_default()
     }
 
-    fn agent_id(&self) -> Option<String> {
-        let text = std::fs::read_to_string(self.data.join("agent.json")).ok()?;
-        let v: serde_json::Value = serde_json::from_str(&text).ok()?;
-        v["agentId"].as_str().map(str::to_owned)
-    }
-
     /// When the installs ended, per the journal (their logs show dpkg --install).
     fn install_times(&self) -> Vec<jiff::Timestamp> {
         let text = std::fs::read_to_string(self.data.join("journal.jsonl")).unwrap_or_default();
@@ -486,24 +480,6 @@ fn real_debian_machines_install_what_apt_says_is_missing_canary_first() {
         Duration::from_secs(180),
         || s.status()["plan"]["compliance"]["machines"]["compliant"] == 4,
     );
-    let plan = plan_text(&s);
-    for a in &agents {
-        let id = a.agent_id().expect("enrolled");
-        let line = plan
-            .lines()
-            .find(|l| l.starts_with(&format!("machine {id} ")))
-            .unwrap_or_else(|| panic!("{} ({id}) in the plan:\n{plan}", a.name));
-        if a.name == "held-1" {
-            assert!(line.contains("compliant"), "{line}");
-            assert!(
-                plan.contains("RISK-42") || plan.contains("excluded"),
-                "{plan}"
-            );
-        } else {
-            assert!(line.ends_with("compliant"), "{line}\n{plan}");
-        }
-    }
-
     // Kill an agent mid-install and start it again: it converges without a second
     // install. A fresh machine in the broad ring, whose window is open and gate passed.
     let dir = work.path().join("late-1");
@@ -555,22 +531,4 @@ fn real_debian_machines_install_what_apt_says_is_missing_canary_first() {
         "{:?}",
         late.results()
     );
-}
-
-/// `fixpoint plan` over the server's database: the per-machine plan in text.
-fn plan_text(s: &Server) -> String {
-    let out = Command::new(env!("CARGO_BIN_EXE_fixpoint"))
-        .arg("plan")
-        .arg("--policies")
-        .arg(s.policies())
-        .arg("--data-dir")
-        .arg(s.data_dir())
-        .output()
-        .expect("fixpoint plan runs");
-    assert!(
-        out.status.success(),
-        "fixpoint plan: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout).into_owned()
 }
