@@ -253,11 +253,6 @@ impl Server {
         self.serve.policies()
     }
 
-    /// The server's data directory (its SQLite database).
-    pub fn data_dir(&self) -> PathBuf {
-        self.serve.data_dir()
-    }
-
     pub fn pid(&self) -> u32 {
         self.child.lock().expect("child lock").id()
     }
