@@ -103,6 +103,7 @@ async fn setup(agents: usize) -> Bench {
         webhook_secret: None,
         tls: None,
         max_agent_requests: 512,
+        console: fixpoint::console::ConsoleAuth::default(),
     };
     tokio::spawn(async move {
         fixpoint::server::run(config, store, std::future::pending())

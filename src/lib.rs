@@ -1,6 +1,7 @@
 //! The `fixpoint` package: IO adapters around `fixpoint-core` and the admin CLI.
 
 pub mod cli;
+pub mod console;
 pub mod crd;
 pub mod server;
 pub mod source;

@@ -14,6 +14,7 @@ use anyhow::Context;
 use serde::Deserialize;
 
 use super::Database;
+use crate::console::{ConsoleAuth, TrustedHeader};
 use crate::server;
 use crate::source::follow::{self, GitAuth, GitSource, Secret, TokenSource};
 
@@ -93,7 +94,49 @@ pub struct ServeArgs {
     #[arg(long, env = "FIXPOINT_RECONCILE_INTERVAL")]
     pub reconcile_interval: Option<String>,
     #[command(flatten)]
+    pub console: ConsoleArgs,
+    #[command(flatten)]
     pub database: Database,
+}
+
+/// Who may read the console and its JSON API (separate from the agents'
+/// credentials). Without any of these the console is closed.
+#[derive(Debug, Clone, Default, clap::Args)]
+pub struct ConsoleArgs {
+    /// A bearer token that opens the console.
+    #[arg(long, env = "FIXPOINT_CONSOLE_TOKEN", hide_env_values = true)]
+    pub console_token: Option<String>,
+    /// A file holding the console's bearer token, read at each request.
+    #[arg(
+        long,
+        env = "FIXPOINT_CONSOLE_TOKEN_FILE",
+        conflicts_with = "console_token"
+    )]
+    pub console_token_file: Option<PathBuf>,
+    /// A user name for basic authentication (with --console-password-file).
+    #[arg(long, env = "FIXPOINT_CONSOLE_USER")]
+    pub console_user: Option<String>,
+    /// A file holding the --console-user's password.
+    #[arg(long, env = "FIXPOINT_CONSOLE_PASSWORD_FILE")]
+    pub console_password_file: Option<PathBuf>,
+    /// Trust the user name in this header, set by an authenticating proxy such as
+    /// oauth2-proxy (e.g. X-Forwarded-User). Only safe when nothing but the proxy
+    /// reaches the server.
+    #[arg(long, env = "FIXPOINT_CONSOLE_AUTH_HEADER")]
+    pub console_auth_header: Option<String>,
+    /// The proxy's header with the user's groups, comma-separated (e.g. X-Forwarded-Groups).
+    #[arg(
+        long,
+        env = "FIXPOINT_CONSOLE_GROUPS_HEADER",
+        requires = "console_auth_header"
+    )]
+    pub console_groups_header: Option<String>,
+    /// Users the proxy header lets in (comma-separated or repeated).
+    #[arg(long, env = "FIXPOINT_CONSOLE_ALLOW_USERS", value_delimiter = ',')]
+    pub console_allow_users: Vec<String>,
+    /// Groups the proxy header lets in (comma-separated or repeated).
+    #[arg(long, env = "FIXPOINT_CONSOLE_ALLOW_GROUPS", value_delimiter = ',')]
+    pub console_allow_groups: Vec<String>,
 }
 
 /// The config file: the same settings, camelCase.
@@ -129,6 +172,16 @@ struct FileConfig {
     git_allowed_signers: Option<PathBuf>,
     data_dir: Option<PathBuf>,
     database_url: Option<String>,
+    console_token: Option<String>,
+    console_token_file: Option<PathBuf>,
+    console_user: Option<String>,
+    console_password_file: Option<PathBuf>,
+    console_auth_header: Option<String>,
+    console_groups_header: Option<String>,
+    #[serde(default)]
+    console_allow_users: Vec<String>,
+    #[serde(default)]
+    console_allow_groups: Vec<String>,
 }
 
 const DEFAULT_LISTEN: &str = "127.0.0.1:8080";
@@ -138,6 +191,7 @@ pub fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
         Some(path) => read_config(path)?,
         None => FileConfig::default(),
     };
+    let console = console_auth(args.console, &mut file)?;
     let git_url = args.git_url.or(file.git_url.take());
     let (auth, allowed_signers) = git_credentials(args.git_auth, &mut file, git_url.is_some())?;
     let listen = match args.listen.or(file.listen) {
@@ -247,6 +301,7 @@ pub fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
             .or(file.max_agent_requests)
             .unwrap_or(512)
             .max(1),
+        console,
     };
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
@@ -310,6 +365,79 @@ async fn shutdown_signal() {
 //
 // Kept in one block: the flags (`GitAuthArgs`), how they and the config file's keys make a
 // `GitAuth`, and the start-up checks.
+
+/// The console's authentication from flags, then the config file.
+fn console_auth(args: ConsoleArgs, file: &mut FileConfig) -> anyhow::Result<ConsoleAuth> {
+    let token = match (args.console_token, args.console_token_file) {
+        (Some(v), _) => Some(server::Secret::Value(v)),
+        (None, Some(p)) => Some(server::Secret::File(p)),
+        (None, None) => file
+            .console_token
+            .take()
+            .map(server::Secret::Value)
+            .or(file.console_token_file.take().map(server::Secret::File)),
+    };
+    let user = args.console_user.or(file.console_user.take());
+    let password = args
+        .console_password_file
+        .or(file.console_password_file.take());
+    let basic = match (user, password) {
+        (Some(u), Some(p)) => Some((u, server::Secret::File(p))),
+        (None, None) => None,
+        (Some(_), None) => anyhow::bail!(
+            "--console-user needs --console-password-file (consolePasswordFile in the config)"
+        ),
+        (None, Some(_)) => anyhow::bail!(
+            "--console-password-file needs --console-user (consoleUser in the config)"
+        ),
+    };
+    let header = args.console_auth_header.or(file.console_auth_header.take());
+    let allow_users = if args.console_allow_users.is_empty() {
+        std::mem::take(&mut file.console_allow_users)
+    } else {
+        args.console_allow_users
+    };
+    let allow_groups = if args.console_allow_groups.is_empty() {
+        std::mem::take(&mut file.console_allow_groups)
+    } else {
+        args.console_allow_groups
+    };
+    let trusted = match header {
+        Some(user) => {
+            anyhow::ensure!(
+                !allow_users.is_empty() || !allow_groups.is_empty(),
+                "--console-auth-header needs an allow-list: --console-allow-users or --console-allow-groups"
+            );
+            Some(TrustedHeader {
+                user,
+                groups: args
+                    .console_groups_header
+                    .or(file.console_groups_header.take()),
+                allow_users,
+                allow_groups,
+            })
+        }
+        None => {
+            anyhow::ensure!(
+                allow_users.is_empty() && allow_groups.is_empty(),
+                "--console-allow-users and --console-allow-groups need --console-auth-header"
+            );
+            None
+        }
+    };
+    let auth = ConsoleAuth {
+        token,
+        basic,
+        trusted,
+    };
+    if !auth.is_configured() {
+        tracing::warn!(
+            "no console authentication is configured: the console and its API answer 401 \
+             (see --console-token-file, --console-user, --console-auth-header)"
+        );
+    }
+    Ok(auth)
+}
 
 /// How to reach the followed git repository (`--git-url`) and which of its commits to trust.
 #[derive(Debug, clap::Args)]

@@ -75,6 +75,8 @@ pub struct Config {
     pub tls: Option<TlsFiles>,
     /// Agent requests handled at once; more are answered 503 with `Retry-After`.
     pub max_agent_requests: usize,
+    /// Who may read the console and its JSON API.
+    pub console: crate::console::ConsoleAuth,
 }
 
 /// Where the server stages patch binaries, and how.
@@ -225,15 +227,22 @@ pub struct Status {
     pub staging: StagingStatus,
 }
 
-struct Shared {
-    store: Store,
-    config: Config,
-    status: RwLock<Status>,
+pub(crate) struct Shared {
+    pub(crate) store: Store,
+    pub(crate) config: Config,
+    pub(crate) status: RwLock<Status>,
     metrics: Metrics,
     /// The last good policy and its revision.
-    good: RwLock<Option<(String, Arc<PolicySet>)>>,
+    pub(crate) good: RwLock<Option<(String, Arc<PolicySet>)>>,
     /// Staged binaries agents download.
-    staging: Option<crate::staging::Store>,
+    pub(crate) staging: Option<crate::staging::Store>,
+    /// What the console shows: the view of the last plan.
+    pub(crate) console: RwLock<Arc<crate::console::View>>,
+    /// The policy the last plan was computed with: a plan of a newer revision
+    /// is compared with it, and the audit trail keeps what changed.
+    planned: RwLock<Option<(String, Arc<PolicySet>)>>,
+    /// The figures of the last stored compliance snapshot.
+    last_snapshot: RwLock<Option<crate::store::Snapshot>>,
     /// Each machine's instructions from the last plan, by machine id.
     instructions: RwLock<Instructed>,
     /// The files the last plan needs staged, for the stager.
@@ -294,6 +303,11 @@ pub async fn run(
         metrics: Metrics::default(),
         good: RwLock::new(None),
         instructions: RwLock::new(std::collections::HashMap::new()),
+        console: RwLock::new(Arc::new(
+            crate::console::View::empty(jiff::Timestamp::now()),
+        )),
+        planned: RwLock::new(None),
+        last_snapshot: RwLock::new(None),
         staging_needs,
         wake: tokio::sync::Notify::new(),
     });
@@ -351,12 +365,12 @@ fn router(shared: Arc<Shared>) -> Router {
         .route("/healthz", get(|| async { "ok\n" }))
         .route("/readyz", get(readyz))
         .route("/metrics", get(metrics))
-        .route("/api/v1/status", get(status))
-        .route("/api/v1/revisions", get(revisions))
         .route(webhook::PATH, post(webhook::receive))
         .route(fixpoint_core::protocol::OPENAPI_PATH, get(agent::openapi))
         .merge(agent_api)
+        .merge(crate::console::router(Arc::clone(&shared)))
         .layer(axum::extract::DefaultBodyLimit::max(agent::MAX_BODY))
+        .layer(axum::middleware::from_fn(crate::console::security_headers))
         .with_state(shared)
 }
 
@@ -392,7 +406,7 @@ struct SourceStatus {
     last_error: Option<String>,
 }
 
-async fn status(State(shared): State<Arc<Shared>>) -> Response {
+pub(crate) async fn status(State(shared): State<Arc<Shared>>) -> Response {
     let status = shared.status.read().await.clone();
     let mut value = match serde_json::to_value(&status) {
         Ok(v) => v,
@@ -419,7 +433,7 @@ async fn status(State(shared): State<Arc<Shared>>) -> Response {
 
 /// The audit trail: policy revisions as they were attempted, newest first,
 /// with commit, author, time, whether each was applied and its errors.
-async fn revisions(State(shared): State<Arc<Shared>>) -> Response {
+pub(crate) async fn revisions(State(shared): State<Arc<Shared>>) -> Response {
     match shared.store.policy_revisions(200).await {
         Ok(list) => {
             let list: Vec<serde_json::Value> = list

@@ -193,68 +193,181 @@ pub(super) async fn reconcile(shared: &Shared) {
             Err(e) => return failed(shared, format!("loading the fleet: {e}")).await,
         },
     };
+    let activity = match shared.store.activity().await {
+        Ok(a) => a,
+        Err(e) => return failed(shared, format!("loading check-in times: {e}")).await,
+    };
+    // The policy of the previous plan, when this plan is of another revision:
+    // the audit trail records what the change did to the plan.
+    let previous = shared
+        .planned
+        .read()
+        .await
+        .clone()
+        .filter(|(r, _)| *r != good_revision);
+    let interval = jiff::SignedDuration::from_secs(
+        i64::try_from(shared.agent_settings().await.check_in_interval.as_secs())
+            .unwrap_or(i64::MAX),
+    );
     let fleet_path = shared.config.fleet.clone();
     let horizon = jiff::SignedDuration::try_from(shared.config.staging.horizon)
         .unwrap_or(jiff::SignedDuration::MAX);
-    let planned = tokio::task::spawn_blocking(
-        move || -> anyhow::Result<(PlanSummary, Instructed, Vec<StagingNeed>)> {
-            let fleet = match (&fleet_path, stored) {
-                (Some(path), _) => {
-                    let bytes = std::fs::read(path).with_context(|| {
-                        format!("cannot read the fleet snapshot {}", path.display())
-                    })?;
-                    Fleet::from_snapshot(&bytes)
-                        .with_context(|| format!("fleet snapshot {}", path.display()))?
-                }
-                (None, Some(fleet)) => fleet,
-                (None, None) => Fleet::new(),
-            };
-            let p = plan::compute(&set, &catalog, &fleet, now);
-            let needs = protocol::files_to_stage(&p, &catalog, &fleet, horizon);
-            let instructions: Instructed = p
-                .machines
-                .iter()
-                .map(|m| {
-                    let inventory = fleet
-                        .machine(&m.machine)
-                        .and_then(|x| fleet.inventory_of(x));
-                    (
-                        m.machine.clone(),
-                        fixpoint_core::protocol::instructions_for(
-                            &p,
-                            m,
-                            &catalog,
-                            &set,
-                            inventory.map(|i| &**i),
-                        ),
-                    )
-                })
-                .collect();
-            Ok((
-                PlanSummary {
-                    computed_at: Some(now),
-                    revision: good_revision,
-                    machines: p.machines.len(),
-                    compliance: p.compliance.clone(),
-                    catalog_patches: catalog.len(),
-                },
-                instructions,
-                needs,
-            ))
-        },
-    )
+    let planned_set = Arc::clone(&set);
+    let planned = tokio::task::spawn_blocking(move || -> anyhow::Result<Planned> {
+        let fleet = match (&fleet_path, stored) {
+            (Some(path), _) => {
+                let bytes = std::fs::read(path).with_context(|| {
+                    format!("cannot read the fleet snapshot {}", path.display())
+                })?;
+                Fleet::from_snapshot(&bytes)
+                    .with_context(|| format!("fleet snapshot {}", path.display()))?
+            }
+            (None, Some(fleet)) => fleet,
+            (None, None) => Fleet::new(),
+        };
+        let p = plan::compute(&set, &catalog, &fleet, now);
+        let needs = protocol::files_to_stage(&p, &catalog, &fleet, horizon);
+        let instructions: Instructed = p
+            .machines
+            .iter()
+            .map(|m| {
+                let inventory = fleet
+                    .machine(&m.machine)
+                    .and_then(|x| fleet.inventory_of(x));
+                (
+                    m.machine.clone(),
+                    fixpoint_core::protocol::instructions_for(
+                        &p,
+                        m,
+                        &catalog,
+                        &set,
+                        inventory.map(|i| &**i),
+                    ),
+                )
+            })
+            .collect();
+        let changes = previous.map(|(revision, before_set)| {
+            let before = plan::compute(&before_set, &catalog, &fleet, now);
+            let d = plan::diff::diff(&before, &p);
+            serde_json::json!({ "from": revision, "diff": d }).to_string()
+        });
+        let activity = activity
+            .into_iter()
+            .map(|(id, (enrolled_at, last_check_in))| {
+                (
+                    id,
+                    crate::console::view::Activity {
+                        enrolled_at,
+                        last_check_in,
+                    },
+                )
+            })
+            .collect();
+        let view = crate::console::View::build(crate::console::view::Inputs {
+            plan: &p,
+            policy: &set,
+            catalog: &catalog,
+            fleet: &fleet,
+            activity: &activity,
+            interval,
+            revision: &good_revision,
+        });
+        Ok(Planned {
+            summary: PlanSummary {
+                computed_at: Some(now),
+                revision: good_revision,
+                machines: p.machines.len(),
+                compliance: p.compliance.clone(),
+                catalog_patches: catalog.len(),
+            },
+            instructions,
+            needs,
+            view,
+            changes,
+        })
+    })
     .await;
     match planned {
-        Ok(Ok((summary, instructions, needs))) => {
-            *shared.instructions.write().await = instructions;
+        Ok(Ok(planned)) => {
+            let revision = planned.summary.revision.clone();
+            *shared.instructions.write().await = planned.instructions;
             // The stager picks the new list up; a receiver that is gone (no staging) is fine.
-            let _ = shared.staging_needs.send(Arc::new(needs));
+            let _ = shared.staging_needs.send(Arc::new(planned.needs));
+            if let Some(changes) = &planned.changes
+                && let Err(e) = shared.store.record_plan_changes(&revision, changes).await
+            {
+                tracing::warn!(error = %e, %revision, "could not record what the revision changed");
+            }
+            record_snapshot(shared, &planned.view).await;
+            *shared.console.write().await = Arc::new(planned.view);
+            *shared.planned.write().await = Some((revision, planned_set));
             let mut status = shared.status.write().await;
-            status.plan = Some(summary);
+            status.plan = Some(planned.summary);
             status.error = None;
         }
         Ok(Err(e)) => failed(shared, format!("{e:#}")).await,
         Err(e) => failed(shared, format!("planning: {e}")).await,
+    }
+}
+
+/// What one plan gives the rest of the server.
+struct Planned {
+    summary: PlanSummary,
+    instructions: Instructed,
+    needs: Vec<StagingNeed>,
+    view: crate::console::View,
+    /// What the plan's revision changed, as JSON, when the previous plan was of another.
+    changes: Option<String>,
+}
+
+/// How often the trend gets a snapshot while the figures stay the same.
+const SNAPSHOT_EVERY: jiff::SignedDuration = jiff::SignedDuration::from_hours(1);
+
+/// Stores the fleet's compliance for the trend report when it changed, and
+/// at least hourly.
+async fn record_snapshot(shared: &Shared, view: &crate::console::View) {
+    let t = &view.totals;
+    let figure = |n: usize| i64::try_from(n).unwrap_or(i64::MAX);
+    let snapshot = crate::store::Snapshot {
+        at: view.now,
+        machines: figure(t.machines),
+        compliant: figure(t.compliant),
+        drifting: figure(t.drifting),
+        overdue: figure(t.overdue),
+        drift_pairs: figure(t.drift_pairs),
+    };
+    let mut last = shared.last_snapshot.write().await;
+    if last.is_none() {
+        // After a restart, continue from what the store has.
+        *last = match shared.store.snapshots(1).await {
+            Ok(list) => list.last().copied(),
+            Err(e) => {
+                tracing::warn!(error = %e, "could not read the last compliance snapshot");
+                return;
+            }
+        };
+    }
+    let due = last.is_none_or(|l| {
+        (
+            l.machines,
+            l.compliant,
+            l.drifting,
+            l.overdue,
+            l.drift_pairs,
+        ) != (
+            snapshot.machines,
+            snapshot.compliant,
+            snapshot.drifting,
+            snapshot.overdue,
+            snapshot.drift_pairs,
+        ) || snapshot.at.duration_since(l.at) >= SNAPSHOT_EVERY
+    });
+    if !due {
+        return;
+    }
+    match shared.store.record_snapshot(&snapshot).await {
+        Ok(()) => *last = Some(snapshot),
+        Err(e) => tracing::warn!(error = %e, "could not store a compliance snapshot"),
     }
 }
 

@@ -21,10 +21,12 @@ use sqlx::any::{AnyPoolOptions, AnyRow};
 use sqlx::{AnyPool, Row};
 
 mod catalog;
+mod console;
 mod fleet;
 mod policy;
 
 pub use catalog::{ImportStats, PatchQuery, SourceState, SourceUpdate, Validators};
+pub use console::{CheckIn, ResultRecord, Snapshot};
 pub use fleet::{IssuedInstruction, ReportedResult};
 pub use policy::PolicyRevision;
 

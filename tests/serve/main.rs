@@ -9,6 +9,8 @@
 
 #[path = "../support/apt_repo.rs"]
 mod apt_repo;
+#[path = "../support/chromium.rs"]
+mod chromium;
 #[path = "../support/databases.rs"]
 #[allow(
     dead_code,
@@ -29,6 +31,9 @@ mod support;
 
 mod agent;
 mod agent_binary;
+mod console;
+mod console_browser;
+mod console_fleet;
 mod debian_machines;
 mod durability;
 mod files;

@@ -23,6 +23,10 @@ use serde_json::{Value, json};
 /// The enrollment token of servers started with [`Serve::enrollment`].
 pub const TOKEN: &str = "s3cret-token";
 
+/// The console's bearer token, which every server the tests start accepts
+/// (unless a test gives console options of its own); [`Server::get`] sends it.
+pub const CONSOLE_TOKEN: &str = "console-t0ken";
+
 /// How long [`Server::wait_for`] waits before it fails the test.
 const PATIENCE: Duration = Duration::from_secs(20);
 
@@ -73,6 +77,8 @@ pub struct Serve {
     snapshot: bool,
     database: Db,
     args: Vec<String>,
+    /// Whether the server gets [`CONSOLE_TOKEN`] (unless given console options).
+    console_token: bool,
 }
 
 impl Default for Serve {
@@ -84,6 +90,7 @@ impl Default for Serve {
             snapshot: true,
             database: Db::Sqlite,
             args: Vec::new(),
+            console_token: true,
         }
     }
 }
@@ -103,6 +110,12 @@ impl Serve {
     /// More command-line arguments, after the defaults (so they win).
     pub fn args(mut self, args: &[&str]) -> Serve {
         self.args.extend(args.iter().map(|&a| a.to_owned()));
+        self
+    }
+
+    /// No console credentials at all: the console is closed.
+    pub fn without_console_credentials(mut self) -> Serve {
+        self.console_token = false;
         self
     }
 
@@ -186,6 +199,9 @@ impl Serve {
         // The example policies name real Debian mirrors; tests that sync serve their own.
         if !given("--catalog-sync") {
             command.args(["--catalog-sync", "false"]);
+        }
+        if self.console_token && !self.args.iter().any(|a| a.starts_with("--console-")) {
+            command.args(["--console-token", CONSOLE_TOKEN]);
         }
         if self.snapshot {
             command
@@ -293,9 +309,9 @@ impl Server {
         }
     }
 
-    /// `GET path`: status and body text.
+    /// `GET path` as a console user ([`CONSOLE_TOKEN`]): status and body text.
     pub fn get(&self, path: &str) -> (u16, String) {
-        let (code, _, body) = self.request("GET", path, None, None);
+        let (code, _, body) = self.request("GET", path, Some(CONSOLE_TOKEN), None);
         (code, String::from_utf8(body).expect("utf-8 body"))
     }
 

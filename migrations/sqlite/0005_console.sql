@@ -1,0 +1,14 @@
+-- The console: what each applied policy revision changed in the plan, and
+-- compliance snapshots for the trend report.
+ALTER TABLE policy_revisions ADD COLUMN plan_changes TEXT;
+
+-- One row per snapshot of the fleet's compliance, written by the reconcile
+-- loop when the figures change and at least hourly.
+CREATE TABLE compliance_snapshots (
+    at           INTEGER PRIMARY KEY,
+    machines     INTEGER NOT NULL,
+    compliant    INTEGER NOT NULL,
+    drifting     INTEGER NOT NULL,
+    overdue      INTEGER NOT NULL,
+    drift_pairs  INTEGER NOT NULL
+);

@@ -1,0 +1,1366 @@
+//! The console's pages as data: each function takes the [`View`] and the
+//! page's query and returns the model that the HTML template renders and the
+//! JSON twin serialises, so the two never disagree. Pure, like the view.
+//!
+//! Queries are checked: an unknown filter value or a page past the end is a
+//! [`QueryError`] that names the parameter and what it accepts.
+
+use std::collections::{BTreeMap, HashMap};
+use std::fmt::Write as _;
+
+use fixpoint_core::rating::Severity;
+use jiff::Timestamp;
+use serde::Serialize;
+
+use super::view::{AGE_BUCKETS, Entry, Kind, MachineRow, RingRow, Standing, View, age_bucket};
+
+/// A query parameter that is not understood.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("query parameter `{param}`: {message}")]
+pub struct QueryError {
+    pub param: &'static str,
+    pub message: String,
+}
+
+pub type Query = HashMap<String, String>;
+
+fn param<'q>(q: &'q Query, name: &str) -> Option<&'q str> {
+    q.get(name).map(|s| s.trim()).filter(|s| !s.is_empty())
+}
+
+/// `?name=` parsed by `parse`, or an error listing what is accepted.
+fn choice<T>(
+    q: &Query,
+    name: &'static str,
+    accepted: &[&str],
+    parse: impl Fn(&str) -> Option<T>,
+) -> Result<Option<T>, QueryError> {
+    match param(q, name) {
+        None => Ok(None),
+        Some(v) => parse(v).map(Some).ok_or_else(|| QueryError {
+            param: name,
+            message: format!("`{v}` is not one of {}", accepted.join(", ")),
+        }),
+    }
+}
+
+pub fn severity_name(s: Severity) -> &'static str {
+    match s {
+        Severity::Critical => "critical",
+        Severity::Important => "important",
+        Severity::Moderate => "moderate",
+        Severity::Low => "low",
+        Severity::Unrated => "unrated",
+    }
+}
+
+pub const SEVERITIES: [Severity; 5] = [
+    Severity::Critical,
+    Severity::Important,
+    Severity::Moderate,
+    Severity::Low,
+    Severity::Unrated,
+];
+
+fn parse_severity(s: &str) -> Option<Severity> {
+    SEVERITIES.into_iter().find(|x| severity_name(*x) == s)
+}
+
+/// Pagination: which page, how many a page.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Paging {
+    pub page: usize,
+    pub per: usize,
+    pub total: usize,
+    pub pages: usize,
+}
+
+pub const MAX_PER_PAGE: usize = 500;
+
+fn paging(q: &Query, default_per: usize) -> Result<(usize, usize), QueryError> {
+    let number = |name: &'static str, default: usize| match param(q, name) {
+        None => Ok(default),
+        Some(v) => v
+            .parse::<usize>()
+            .ok()
+            .filter(|n| *n >= 1)
+            .ok_or_else(|| QueryError {
+                param: name,
+                message: format!("`{v}` is not a whole number of at least 1"),
+            }),
+    };
+    let page = number("page", 1)?;
+    let per = number("per", default_per)?;
+    if per > MAX_PER_PAGE {
+        return Err(QueryError {
+            param: "per",
+            message: format!("at most {MAX_PER_PAGE} rows a page"),
+        });
+    }
+    Ok((page, per))
+}
+
+fn finish_paging(page: usize, per: usize, total: usize) -> Result<Paging, QueryError> {
+    let pages = total.div_ceil(per).max(1);
+    if page > pages {
+        return Err(QueryError {
+            param: "page",
+            message: format!("page {page} is past the last page, {pages}"),
+        });
+    }
+    Ok(Paging {
+        page,
+        per,
+        total,
+        pages,
+    })
+}
+
+/// Links to other pages of the same listing, keeping its filters.
+#[derive(Debug, Clone, Default, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Links {
+    pub first: Option<String>,
+    pub prev: Option<String>,
+    pub next: Option<String>,
+    pub last: Option<String>,
+    /// This listing sorted by each column (descending when it is sorted ascending now).
+    pub sort: BTreeMap<String, String>,
+    pub csv: Option<String>,
+}
+
+/// `path?k=v&...` with the query's parameters, some replaced.
+pub fn link(path: &str, q: &Query, set: &[(&str, String)]) -> String {
+    let mut params: BTreeMap<&str, &str> = q
+        .iter()
+        .map(|(k, v)| (k.as_str(), v.as_str()))
+        .filter(|(_, v)| !v.is_empty())
+        .collect();
+    for (k, v) in set {
+        if v.is_empty() {
+            params.remove(k);
+        } else {
+            params.insert(k, v);
+        }
+    }
+    let mut out = path.to_owned();
+    for (i, (k, v)) in params.iter().enumerate() {
+        out.push(if i == 0 { '?' } else { '&' });
+        let _ = write!(out, "{}={}", encode(k), encode(v));
+    }
+    out
+}
+
+/// Percent-encodes a query value or path segment.
+pub fn encode(s: &str) -> String {
+    percent_encoding::utf8_percent_encode(s, UNRESERVED_KEPT).to_string()
+}
+
+/// Everything but RFC 3986's unreserved characters is encoded.
+const UNRESERVED_KEPT: &percent_encoding::AsciiSet = &percent_encoding::NON_ALPHANUMERIC
+    .remove(b'-')
+    .remove(b'.')
+    .remove(b'_')
+    .remove(b'~');
+
+fn links(path: &str, q: &Query, p: &Paging, columns: &[&str], sort: &str, desc: bool) -> Links {
+    let page = |n: usize| {
+        link(
+            path,
+            q,
+            &[("page", if n == 1 { String::new() } else { n.to_string() })],
+        )
+    };
+    Links {
+        first: (p.page > 1).then(|| page(1)),
+        prev: (p.page > 1).then(|| page(p.page - 1)),
+        next: (p.page < p.pages).then(|| page(p.page + 1)),
+        last: (p.page < p.pages).then(|| page(p.pages)),
+        sort: columns
+            .iter()
+            .map(|c| {
+                let order = if *c == sort && !desc { "desc" } else { "asc" };
+                (
+                    (*c).to_owned(),
+                    link(
+                        path,
+                        q,
+                        &[
+                            ("sort", (*c).to_owned()),
+                            ("order", order.to_owned()),
+                            ("page", String::new()),
+                        ],
+                    ),
+                )
+            })
+            .collect(),
+        csv: None,
+    }
+}
+
+fn sort_param(
+    q: &Query,
+    columns: &[&'static str],
+    default: &'static str,
+) -> Result<(&'static str, bool), QueryError> {
+    let sort = match param(q, "sort") {
+        None => default,
+        Some(v) => columns
+            .iter()
+            .copied()
+            .find(|c| *c == v)
+            .ok_or_else(|| QueryError {
+                param: "sort",
+                message: format!("`{v}` is not one of {}", columns.join(", ")),
+            })?,
+    };
+    let desc = match param(q, "order") {
+        None | Some("asc") => false,
+        Some("desc") => true,
+        Some(v) => {
+            return Err(QueryError {
+                param: "order",
+                message: format!("`{v}` is not one of asc, desc"),
+            });
+        }
+    };
+    Ok((sort, desc))
+}
+
+/// The first `end` items of `items` in `cmp` order, the rest unordered: a
+/// page of a large listing costs O(n), not O(n log n).
+fn sort_prefix<T>(items: &mut [T], end: usize, cmp: impl Fn(&T, &T) -> std::cmp::Ordering) {
+    let end = end.min(items.len());
+    if end == 0 {
+        return;
+    }
+    if end < items.len() {
+        items.select_nth_unstable_by(end - 1, &cmp);
+    }
+    items[..end].sort_unstable_by(&cmp);
+}
+
+/// A choice for a filter's menu.
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Opt {
+    pub value: String,
+    pub label: String,
+    pub selected: bool,
+}
+
+fn options<'a>(
+    values: impl IntoIterator<Item = (&'a str, String)>,
+    selected: Option<&str>,
+) -> Vec<Opt> {
+    values
+        .into_iter()
+        .map(|(v, label)| Opt {
+            value: v.to_owned(),
+            label,
+            selected: selected == Some(v),
+        })
+        .collect()
+}
+
+// ---------------------------------------------------------------------------------------------
+// Drift
+
+/// One machine-patch pair that differs from the plan.
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct PairRow {
+    pub machine: String,
+    pub hostname: String,
+    pub ring: Option<String>,
+    /// The patch; `None` for a software rule (then `package` says which).
+    pub patch: Option<String>,
+    pub package: Option<String>,
+    pub severity: &'static str,
+    pub state: &'static str,
+    pub deadline: Option<Timestamp>,
+    pub overdue: bool,
+    pub when: Option<Timestamp>,
+    pub released: Option<Timestamp>,
+    pub age_days: Option<i64>,
+    pub reason: String,
+}
+
+fn pair_row(v: &View, m: &MachineRow, e: &Entry) -> PairRow {
+    let patch = e.patch.and_then(|p| v.patches.get(p as usize));
+    let released = patch.and_then(|p| p.released);
+    PairRow {
+        machine: m.id.clone(),
+        hostname: m.hostname.clone(),
+        ring: v.ring_key(m.ring).map(str::to_owned),
+        patch: patch.map(|p| p.id.clone()),
+        package: e.package.as_deref().map(str::to_owned),
+        severity: severity_name(e.severity),
+        state: e.kind.name(),
+        deadline: e.deadline,
+        overdue: e.deadline.is_some_and(|d| d <= v.now),
+        when: e.when,
+        released,
+        age_days: released.map(|r| v.now.duration_since(r).as_hours() / 24),
+        reason: e.reason.to_string(),
+    }
+}
+
+/// The drift page's filters, as given.
+#[derive(Debug, Clone, Default, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct DriftFilters {
+    pub ring: Option<String>,
+    pub group: Option<String>,
+    pub severity: Option<String>,
+    pub state: Option<String>,
+    pub age: Option<String>,
+    pub q: Option<String>,
+    pub sort: &'static str,
+    pub order: &'static str,
+}
+
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct DriftOptions {
+    pub rings: Vec<Opt>,
+    pub groups: Vec<Opt>,
+    pub severities: Vec<Opt>,
+    pub states: Vec<Opt>,
+    pub ages: Vec<Opt>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct DriftPage {
+    pub filters: DriftFilters,
+    pub paging: Paging,
+    pub rows: Vec<PairRow>,
+    pub options: DriftOptions,
+    pub links: Links,
+}
+
+const DRIFT_COLUMNS: [&str; 7] = [
+    "machine", "ring", "patch", "severity", "state", "age", "deadline",
+];
+
+/// The drift pairs the query selects, (machine, entry): the first `sorted`
+/// of them in the query's order (all of them with `None`).
+pub fn drift_selection(
+    v: &View,
+    q: &Query,
+    sorted: Option<usize>,
+) -> Result<(DriftFilters, Vec<(u32, u32)>, usize), QueryError> {
+    let ring_names: Vec<&str> = v.rings.iter().map(|r| r.key.as_str()).collect();
+    let ring = match param(q, "ring") {
+        None => None,
+        Some("(none)") => Some(None),
+        Some(r) => Some(Some(v.ring_position(r).ok_or_else(|| QueryError {
+            param: "ring",
+            message: format!(
+                "`{r}` is not a ring of the policy ({})",
+                ring_names.join(", ")
+            ),
+        })?)),
+    };
+    let group = match param(q, "group") {
+        None => None,
+        Some(g) => Some(v.group_position(g).ok_or_else(|| QueryError {
+            param: "group",
+            message: format!(
+                "`{g}` is not a machine group of the policy ({})",
+                v.groups.join(", ")
+            ),
+        })?),
+    };
+    let sev_names: Vec<&str> = SEVERITIES.iter().map(|s| severity_name(*s)).collect();
+    let severity = choice(q, "severity", &sev_names, parse_severity)?;
+    let state_names: Vec<&str> = Kind::DRIFT.iter().map(|k| k.name()).collect();
+    let state = choice(q, "state", &state_names, |s| {
+        Kind::parse(s).filter(|k| k.is_drift())
+    })?;
+    let age = choice(q, "age", &AGE_BUCKETS, |s| {
+        AGE_BUCKETS.iter().copied().find(|a| *a == s)
+    })?;
+    let text = param(q, "q").map(str::to_lowercase);
+    let (sort, desc) = sort_param(q, &DRIFT_COLUMNS, "severity")?;
+
+    let mut rows: Vec<(u32, u32)> = v
+        .drift
+        .iter()
+        .copied()
+        .filter(|&(mi, ei)| {
+            let m = &v.machines[mi as usize];
+            let e = v.entry(ei);
+            if ring.is_some_and(|r| r != m.ring) {
+                return false;
+            }
+            if group.is_some_and(|g| !m.groups.contains(&g)) {
+                return false;
+            }
+            if severity.is_some_and(|s| s != e.severity) {
+                return false;
+            }
+            if state.is_some_and(|s| s != e.kind) {
+                return false;
+            }
+            let patch = e.patch.and_then(|p| v.patches.get(p as usize));
+            if let Some(a) = age
+                && age_bucket(patch.and_then(|p| p.released), v.now) != a
+            {
+                return false;
+            }
+            if let Some(t) = &text {
+                let hit = m.hostname.to_lowercase().contains(t.as_str())
+                    || m.id.to_lowercase().contains(t.as_str())
+                    || patch.is_some_and(|p| p.id.to_lowercase().contains(t.as_str()))
+                    || e.package
+                        .as_deref()
+                        .is_some_and(|p| p.to_lowercase().contains(t.as_str()));
+                if !hit {
+                    return false;
+                }
+            }
+            true
+        })
+        .collect();
+    let end = sorted.unwrap_or(usize::MAX);
+    let cmp = |a: &(u32, u32), b: &(u32, u32)| {
+        let (ma, ea) = (&v.machines[a.0 as usize], v.entry(a.1));
+        let (mb, eb) = (&v.machines[b.0 as usize], v.entry(b.1));
+        let patch_id = |e: &Entry| {
+            e.patch
+                .and_then(|p| v.patches.get(p as usize))
+                .map(|p| p.id.as_str())
+        };
+        let released = |e: &Entry| {
+            e.patch
+                .and_then(|p| v.patches.get(p as usize))
+                .and_then(|p| p.released)
+        };
+        let primary = match sort {
+            "machine" => ma.hostname.cmp(&mb.hostname),
+            "ring" => v.ring_key(ma.ring).cmp(&v.ring_key(mb.ring)),
+            "patch" => patch_id(ea)
+                .cmp(&patch_id(eb))
+                .then(ea.package.cmp(&eb.package)),
+            "state" => ea.kind.cmp(&eb.kind),
+            // Oldest first: the earliest release date.
+            "age" => released(ea)
+                .map(|t| t.as_second())
+                .unwrap_or(i64::MAX)
+                .cmp(&released(eb).map(|t| t.as_second()).unwrap_or(i64::MAX)),
+            "deadline" => ea
+                .deadline
+                .map(|t| t.as_second())
+                .unwrap_or(i64::MAX)
+                .cmp(&eb.deadline.map(|t| t.as_second()).unwrap_or(i64::MAX)),
+            _ => ea.severity.cmp(&eb.severity).then_with(|| {
+                ea.deadline
+                    .map(|t| t.as_second())
+                    .unwrap_or(i64::MAX)
+                    .cmp(&eb.deadline.map(|t| t.as_second()).unwrap_or(i64::MAX))
+            }),
+        };
+        let primary = if desc { primary.reverse() } else { primary };
+        primary
+            .then_with(|| ma.hostname.cmp(&mb.hostname))
+            .then(a.cmp(b))
+    };
+    sort_prefix(&mut rows, end, cmp);
+    let filters = DriftFilters {
+        ring: param(q, "ring").map(str::to_owned),
+        group: param(q, "group").map(str::to_owned),
+        severity: severity.map(|s| severity_name(s).to_owned()),
+        state: state.map(|s| s.name().to_owned()),
+        age: age.map(str::to_owned),
+        q: param(q, "q").map(str::to_owned),
+        sort,
+        order: if desc { "desc" } else { "asc" },
+    };
+    Ok((filters, rows, end))
+}
+
+pub fn drift(v: &View, q: &Query) -> Result<DriftPage, QueryError> {
+    let (page, per) = paging(q, 100)?;
+    let (filters, rows, _) = drift_selection(v, q, Some(page.saturating_mul(per)))?;
+    let paging = finish_paging(page, per, rows.len())?;
+    let start = (page - 1) * per;
+    let shown: Vec<PairRow> = rows
+        .iter()
+        .skip(start)
+        .take(per)
+        .map(|&(mi, ei)| pair_row(v, &v.machines[mi as usize], v.entry(ei)))
+        .collect();
+    let mut links = links(
+        "/drift",
+        q,
+        &paging,
+        &DRIFT_COLUMNS,
+        filters.sort,
+        filters.order == "desc",
+    );
+    links.csv = Some(link(
+        "/drift.csv",
+        q,
+        &[("page", String::new()), ("per", String::new())],
+    ));
+    let options = DriftOptions {
+        rings: options(
+            v.rings
+                .iter()
+                .map(|r| (r.key.as_str(), r.key.clone()))
+                .chain([("(none)", "(no rollout)".to_owned())]),
+            filters.ring.as_deref(),
+        ),
+        groups: options(
+            v.groups.iter().map(|g| (g.as_str(), g.clone())),
+            filters.group.as_deref(),
+        ),
+        severities: options(
+            SEVERITIES
+                .iter()
+                .map(|s| (severity_name(*s), severity_name(*s).to_owned())),
+            filters.severity.as_deref(),
+        ),
+        states: options(
+            Kind::DRIFT
+                .iter()
+                .map(|k| (k.name(), k.name().replace('-', " "))),
+            filters.state.as_deref(),
+        ),
+        ages: options(
+            AGE_BUCKETS.iter().map(|a| (*a, (*a).to_owned())),
+            filters.age.as_deref(),
+        ),
+    };
+    Ok(DriftPage {
+        filters,
+        paging,
+        rows: shown,
+        options,
+        links,
+    })
+}
+
+/// Every pair of the drift query as rows (for CSV), in its order.
+pub fn drift_rows<'v>(v: &'v View, rows: &'v [(u32, u32)]) -> impl Iterator<Item = PairRow> + 'v {
+    rows.iter()
+        .map(move |&(mi, ei)| pair_row(v, &v.machines[mi as usize], v.entry(ei)))
+}
+
+pub const PAIR_CSV_HEADER: [&str; 12] = [
+    "machine",
+    "hostname",
+    "ring",
+    "patch",
+    "package",
+    "severity",
+    "state",
+    "deadline",
+    "overdue",
+    "scheduled",
+    "released",
+    "reason",
+];
+
+pub fn pair_csv_record(r: &PairRow) -> [String; 12] {
+    let t = |t: Option<Timestamp>| t.map(|t| t.to_string()).unwrap_or_default();
+    [
+        r.machine.clone(),
+        r.hostname.clone(),
+        r.ring.clone().unwrap_or_default(),
+        r.patch.clone().unwrap_or_default(),
+        r.package.clone().unwrap_or_default(),
+        r.severity.to_owned(),
+        r.state.to_owned(),
+        t(r.deadline),
+        r.overdue.to_string(),
+        t(r.when),
+        t(r.released),
+        r.reason.clone(),
+    ]
+}
+
+// ---------------------------------------------------------------------------------------------
+// Machines
+
+/// A machine in a listing.
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct MachineSummary {
+    pub id: String,
+    pub hostname: String,
+    pub os: String,
+    pub ring: Option<String>,
+    pub groups: Vec<String>,
+    pub standing: &'static str,
+    pub compliant: bool,
+    pub stale: bool,
+    pub reboot_required: bool,
+    pub drift: u32,
+    pub overdue: u32,
+    pub last_check_in: Option<Timestamp>,
+    pub projected: Option<Timestamp>,
+}
+
+fn machine_summary(v: &View, m: &MachineRow) -> MachineSummary {
+    MachineSummary {
+        id: m.id.clone(),
+        hostname: m.hostname.clone(),
+        os: m.os.clone(),
+        ring: v.ring_key(m.ring).map(str::to_owned),
+        groups: m
+            .groups
+            .iter()
+            .filter_map(|g| v.groups.get(usize::from(*g)).cloned())
+            .collect(),
+        standing: m.standing.name(),
+        compliant: m.compliant,
+        stale: m.stale,
+        reboot_required: m.reboot_required,
+        drift: m.drift,
+        overdue: m.overdue,
+        last_check_in: m.last_check_in,
+        projected: m.projected,
+    }
+}
+
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct MachinesPage {
+    pub filters: BTreeMap<&'static str, String>,
+    pub paging: Paging,
+    pub rows: Vec<MachineSummary>,
+    pub options: DriftOptions,
+    pub standings: Vec<Opt>,
+    pub links: Links,
+}
+
+const MACHINE_COLUMNS: [&str; 6] = [
+    "hostname", "ring", "standing", "drift", "overdue", "checkin",
+];
+
+pub fn machines(v: &View, q: &Query) -> Result<MachinesPage, QueryError> {
+    let ring = match param(q, "ring") {
+        None => None,
+        Some("(none)") => Some(None),
+        Some(r) => Some(Some(v.ring_position(r).ok_or_else(|| QueryError {
+            param: "ring",
+            message: format!("`{r}` is not a ring of the policy"),
+        })?)),
+    };
+    let group = match param(q, "group") {
+        None => None,
+        Some(g) => Some(v.group_position(g).ok_or_else(|| QueryError {
+            param: "group",
+            message: format!("`{g}` is not a machine group of the policy"),
+        })?),
+    };
+    let standing_names: Vec<&str> = Standing::ALL.iter().map(|s| s.name()).collect();
+    let standing = choice(q, "standing", &standing_names, Standing::parse)?;
+    let stale = choice(q, "stale", &["yes", "no"], |s| match s {
+        "yes" => Some(true),
+        "no" => Some(false),
+        _ => None,
+    })?;
+    let text = param(q, "q").map(str::to_lowercase);
+    let (sort, desc) = sort_param(q, &MACHINE_COLUMNS, "hostname")?;
+    let (page, per) = paging(q, 100)?;
+    let mut rows: Vec<u32> = (0..u32::try_from(v.machines.len()).unwrap_or(u32::MAX))
+        .filter(|&i| {
+            let m = &v.machines[i as usize];
+            ring.is_none_or(|r| r == m.ring)
+                && group.is_none_or(|g| m.groups.contains(&g))
+                && standing.is_none_or(|s| s == m.standing)
+                && stale.is_none_or(|s| s == m.stale)
+                && text.as_ref().is_none_or(|t| {
+                    m.hostname.to_lowercase().contains(t.as_str())
+                        || m.id.to_lowercase().contains(t.as_str())
+                })
+        })
+        .collect();
+    let cmp = |a: &u32, b: &u32| {
+        let (x, y) = (&v.machines[*a as usize], &v.machines[*b as usize]);
+        let primary = match sort {
+            "ring" => v.ring_key(x.ring).cmp(&v.ring_key(y.ring)),
+            "standing" => y.standing.cmp(&x.standing),
+            "drift" => y.drift.cmp(&x.drift),
+            "overdue" => y.overdue.cmp(&x.overdue),
+            "checkin" => x.last_check_in.cmp(&y.last_check_in),
+            _ => x.hostname.cmp(&y.hostname),
+        };
+        let primary = if desc { primary.reverse() } else { primary };
+        primary
+            .then_with(|| x.hostname.cmp(&y.hostname))
+            .then(a.cmp(b))
+    };
+    sort_prefix(&mut rows, page.saturating_mul(per), cmp);
+    let paging = finish_paging(page, per, rows.len())?;
+    let shown = rows
+        .iter()
+        .skip((page - 1) * per)
+        .take(per)
+        .map(|&i| machine_summary(v, &v.machines[i as usize]))
+        .collect();
+    let mut filters = BTreeMap::new();
+    for k in ["ring", "group", "standing", "stale", "q"] {
+        if let Some(x) = param(q, k) {
+            filters.insert(k, x.to_owned());
+        }
+    }
+    let mut links = links("/machines", q, &paging, &MACHINE_COLUMNS, sort, desc);
+    links.csv = Some(link(
+        "/machines.csv",
+        q,
+        &[("page", String::new()), ("per", String::new())],
+    ));
+    Ok(MachinesPage {
+        paging,
+        rows: shown,
+        options: DriftOptions {
+            rings: options(
+                v.rings
+                    .iter()
+                    .map(|r| (r.key.as_str(), r.key.clone()))
+                    .chain([("(none)", "(no rollout)".to_owned())]),
+                filters.get("ring").map(String::as_str),
+            ),
+            groups: options(
+                v.groups.iter().map(|g| (g.as_str(), g.clone())),
+                filters.get("group").map(String::as_str),
+            ),
+            severities: Vec::new(),
+            states: Vec::new(),
+            ages: Vec::new(),
+        },
+        standings: options(
+            Standing::ALL
+                .iter()
+                .map(|s| (s.name(), s.name().replace('-', " "))),
+            filters.get("standing").map(String::as_str),
+        ),
+        filters,
+        links,
+    })
+}
+
+/// One machine, whole.
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct MachinePage {
+    pub machine: MachineSummary,
+    pub platform: String,
+    pub kernel: Option<String>,
+    pub time_zone: Option<String>,
+    pub site: Option<String>,
+    pub ou: Option<String>,
+    pub labels: BTreeMap<String, String>,
+    pub release: Option<String>,
+    pub enrolled_at: Option<Timestamp>,
+    pub inventory: String,
+    pub packages: usize,
+    /// Every patch that applies and is not simply installed, and every software finding.
+    pub plan: Vec<PairRow>,
+}
+
+pub fn machine(v: &View, id: &str) -> Option<MachinePage> {
+    let m = v.machine(id)?;
+    let mut plan: Vec<(u32, PairRow)> = m
+        .entry_ids()
+        .map(|e| (e, pair_row(v, m, v.entry(e))))
+        .collect();
+    plan.sort_by(|a, b| {
+        let (x, y) = (v.entry(a.0), v.entry(b.0));
+        (!x.kind.is_drift(), x.kind, x.severity, &a.1.patch).cmp(&(
+            !y.kind.is_drift(),
+            y.kind,
+            y.severity,
+            &b.1.patch,
+        ))
+    });
+    Some(MachinePage {
+        machine: machine_summary(v, m),
+        platform: m.platform.clone(),
+        kernel: m.kernel.clone(),
+        time_zone: m.time_zone.clone(),
+        site: m.site.clone(),
+        ou: m.ou.clone(),
+        labels: m.labels.clone(),
+        release: m.release.clone(),
+        enrolled_at: m.enrolled_at,
+        inventory: m.inventory.clone(),
+        packages: m.packages,
+        plan: plan.into_iter().map(|(_, r)| r).collect(),
+    })
+}
+
+// ---------------------------------------------------------------------------------------------
+// Patches
+
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct PatchSummary {
+    pub id: String,
+    pub title: Option<String>,
+    pub severity: &'static str,
+    pub released: Option<Timestamp>,
+    pub cves: usize,
+    pub known_exploited: bool,
+    pub max_cvss: Option<f64>,
+    pub installed: usize,
+    /// Machines that still need it (scheduled, held or failed).
+    pub needed: usize,
+    pub failed: usize,
+    pub counts: BTreeMap<&'static str, usize>,
+}
+
+fn patch_summary(p: &super::view::PatchRow) -> PatchSummary {
+    let n = |k: Kind| p.counts.get(&k).copied().unwrap_or(0);
+    PatchSummary {
+        id: p.id.clone(),
+        title: p.title.clone(),
+        severity: severity_name(p.severity),
+        released: p.released,
+        cves: p.cves.len(),
+        known_exploited: p.known_exploited,
+        max_cvss: p.max_cvss,
+        installed: n(Kind::Installed),
+        needed: n(Kind::Scheduled) + n(Kind::Held) + n(Kind::Failed),
+        failed: n(Kind::Failed),
+        counts: p.counts.iter().map(|(k, n)| (k.name(), *n)).collect(),
+    }
+}
+
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct PatchesPage {
+    pub filters: BTreeMap<&'static str, String>,
+    pub paging: Paging,
+    pub rows: Vec<PatchSummary>,
+    pub severities: Vec<Opt>,
+    pub links: Links,
+}
+
+const PATCH_COLUMNS: [&str; 5] = ["patch", "severity", "released", "needed", "installed"];
+
+pub fn patches(v: &View, q: &Query) -> Result<PatchesPage, QueryError> {
+    let sev_names: Vec<&str> = SEVERITIES.iter().map(|s| severity_name(*s)).collect();
+    let severity = choice(q, "severity", &sev_names, parse_severity)?;
+    let needed = choice(q, "needed", &["yes", "no"], |s| match s {
+        "yes" => Some(true),
+        "no" => Some(false),
+        _ => None,
+    })?;
+    let text = param(q, "q").map(str::to_lowercase);
+    let (sort, desc) = sort_param(q, &PATCH_COLUMNS, "severity")?;
+    let (page, per) = paging(q, 100)?;
+    let mut rows: Vec<PatchSummary> = v
+        .patches
+        .iter()
+        .filter(|p| {
+            severity.is_none_or(|s| s == p.severity)
+                && text.as_ref().is_none_or(|t| {
+                    p.id.to_lowercase().contains(t.as_str())
+                        || p.title
+                            .as_deref()
+                            .is_some_and(|x| x.to_lowercase().contains(t.as_str()))
+                        || p.cves.iter().any(|c| c.to_lowercase().contains(t.as_str()))
+                })
+        })
+        .map(patch_summary)
+        .filter(|p| needed.is_none_or(|n| n == (p.needed > 0)))
+        .collect();
+    rows.sort_by(|a, b| {
+        let primary = match sort {
+            "patch" => a.id.cmp(&b.id),
+            "released" => a.released.cmp(&b.released),
+            "needed" => b.needed.cmp(&a.needed),
+            "installed" => b.installed.cmp(&a.installed),
+            _ => a
+                .severity_rank()
+                .cmp(&b.severity_rank())
+                .then(b.needed.cmp(&a.needed)),
+        };
+        let primary = if desc { primary.reverse() } else { primary };
+        primary.then_with(|| a.id.cmp(&b.id))
+    });
+    let paging = finish_paging(page, per, rows.len())?;
+    let rows = rows.into_iter().skip((page - 1) * per).take(per).collect();
+    let mut filters = BTreeMap::new();
+    for k in ["severity", "needed", "q"] {
+        if let Some(x) = param(q, k) {
+            filters.insert(k, x.to_owned());
+        }
+    }
+    Ok(PatchesPage {
+        severities: options(
+            SEVERITIES
+                .iter()
+                .map(|s| (severity_name(*s), severity_name(*s).to_owned())),
+            filters.get("severity").map(String::as_str),
+        ),
+        links: links("/patches", q, &paging, &PATCH_COLUMNS, sort, desc),
+        filters,
+        paging,
+        rows,
+    })
+}
+
+impl PatchSummary {
+    fn severity_rank(&self) -> usize {
+        SEVERITIES
+            .iter()
+            .position(|s| severity_name(*s) == self.severity)
+            .unwrap_or(SEVERITIES.len())
+    }
+}
+
+/// A patch across the rings.
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct PatchRing {
+    pub ring: String,
+    pub counts: BTreeMap<&'static str, usize>,
+    /// Why the ring is not on its rollout's newest release, if it is not.
+    pub gate: Option<String>,
+    pub halted: bool,
+}
+
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct PatchFileStatus {
+    #[serde(flatten)]
+    pub file: super::view::FileRow,
+    /// Whether the staging store holds it; `None`: staging is off.
+    pub staged: Option<bool>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct PatchPage {
+    pub patch: PatchSummary,
+    pub vendor: String,
+    pub product: String,
+    pub classification: String,
+    pub cves: Vec<String>,
+    pub fixes: Vec<String>,
+    pub advisories: Vec<String>,
+    pub superseded_by: Vec<String>,
+    pub files: Vec<PatchFileStatus>,
+    pub rings: Vec<PatchRing>,
+    /// Machines with the patch in `state` (the query's, or every state but installed).
+    pub state: Option<String>,
+    pub machines: Vec<PairRow>,
+    pub paging: Paging,
+    pub states: Vec<Opt>,
+    pub links: Links,
+}
+
+pub fn patch(
+    v: &View,
+    id: &str,
+    q: &Query,
+    staged: &dyn Fn(&str) -> Option<bool>,
+) -> Result<Option<PatchPage>, QueryError> {
+    let Some(&k) = v.patch_ids.get(id) else {
+        return Ok(None);
+    };
+    let p = &v.patches[k as usize];
+    let listed: Vec<Kind> = Kind::ALL
+        .into_iter()
+        .filter(|k| {
+            *k != Kind::Installed && !matches!(k, Kind::RemoveSoftware | Kind::InstallSoftware)
+        })
+        .collect();
+    let names: Vec<&str> = listed.iter().map(|k| k.name()).collect();
+    let state = choice(q, "state", &names, |s| {
+        Kind::parse(s).filter(|k| listed.contains(k))
+    })?;
+    let (page, per) = paging(q, 100)?;
+    let mut pairs: Vec<(u32, u32)> = Vec::new();
+    for (mi, m) in v.machines.iter().enumerate() {
+        for e in m.entries.clone() {
+            let entry = v.entry(e);
+            if entry.patch == Some(k) && state.is_none_or(|s| s == entry.kind) {
+                pairs.push((u32::try_from(mi).unwrap_or(u32::MAX), e));
+            }
+        }
+    }
+    let paging = finish_paging(page, per, pairs.len())?;
+    let machines = pairs
+        .iter()
+        .skip((page - 1) * per)
+        .take(per)
+        .map(|&(mi, e)| pair_row(v, &v.machines[mi as usize], v.entry(e)))
+        .collect();
+    let rings = p
+        .by_ring
+        .iter()
+        .map(|(ring, counts)| {
+            let row: Option<&RingRow> = ring.and_then(|r| v.rings.get(usize::from(r)));
+            PatchRing {
+                ring: row.map_or_else(|| "(no rollout)".to_owned(), |r| r.key.clone()),
+                counts: counts.iter().map(|(k, n)| (k.name(), *n)).collect(),
+                gate: row.and_then(|r| r.next.clone()),
+                halted: row.is_some_and(|r| r.halted),
+            }
+        })
+        .collect();
+    let path = format!("/patches/{}", encode_path(id));
+    Ok(Some(PatchPage {
+        patch: patch_summary(p),
+        vendor: p.vendor.clone(),
+        product: p.product.clone(),
+        classification: p.classification.clone(),
+        cves: p.cves.clone(),
+        fixes: p.fixes.clone(),
+        advisories: p.advisories.clone(),
+        superseded_by: p.superseded_by.clone(),
+        files: p
+            .files
+            .iter()
+            .map(|f| PatchFileStatus {
+                staged: f.sha256.as_deref().and_then(staged),
+                file: f.clone(),
+            })
+            .collect(),
+        rings,
+        state: state.map(|s| s.name().to_owned()),
+        machines,
+        states: options(
+            listed
+                .iter()
+                .map(|k| (k.name(), k.name().replace('-', " "))),
+            state.map(|s| s.name()),
+        ),
+        links: links(&path, q, &paging, &[], "", false),
+        paging,
+    }))
+}
+
+/// A patch id as a URL path (its `/` kept as the separator it is in the route).
+pub fn encode_path(id: &str) -> String {
+    id.split('/').map(encode).collect::<Vec<_>>().join("/")
+}
+
+// ---------------------------------------------------------------------------------------------
+// Overview, rollouts, exclusions, reports
+
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct RolloutView {
+    #[serde(flatten)]
+    pub rollout: super::view::RolloutRow,
+    pub ring_rows: Vec<RingRow>,
+}
+
+pub fn rollouts(v: &View) -> Vec<RolloutView> {
+    v.rollouts
+        .iter()
+        .map(|r| RolloutView {
+            rollout: r.clone(),
+            ring_rows: r
+                .rings
+                .iter()
+                .filter_map(|k| v.rings.get(usize::from(*k)).cloned())
+                .collect(),
+        })
+        .collect()
+}
+
+/// Exclusions, soonest to expire first (those without an end last).
+pub fn exclusions(v: &View) -> Vec<super::view::ExclusionRow> {
+    let mut list = v.exclusions.clone();
+    list.sort_by(|a, b| {
+        (a.until.is_none(), a.until, &a.name).cmp(&(b.until.is_none(), b.until, &b.name))
+    });
+    list
+}
+
+/// A line of a compliance table.
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct TallyRow {
+    pub name: String,
+    pub total: usize,
+    pub compliant: usize,
+    pub percent: f64,
+}
+
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct MissingRow {
+    pub name: String,
+    pub missing: usize,
+    pub overdue: usize,
+}
+
+/// A patch past its deadline on some machines.
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct PastDeadline {
+    pub patch: String,
+    pub severity: &'static str,
+    pub machines: usize,
+    pub earliest_deadline: Timestamp,
+}
+
+/// A machine with software a policy forbids.
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Prohibited {
+    pub machine: String,
+    pub hostname: String,
+    pub package: String,
+    pub reason: String,
+}
+
+/// One stored compliance snapshot, for the trend.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, serde::Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct TrendPoint {
+    pub at: Timestamp,
+    pub machines: usize,
+    pub compliant: usize,
+    pub drifting: usize,
+    pub overdue: usize,
+    pub drift_pairs: usize,
+}
+
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Reports {
+    pub by_group: Vec<TallyRow>,
+    pub by_ring: Vec<TallyRow>,
+    pub by_severity: Vec<MissingRow>,
+    pub by_age: Vec<MissingRow>,
+    pub remediation: Vec<RemediationRow>,
+    pub past_deadline: Vec<PastDeadline>,
+    pub prohibited: Vec<Prohibited>,
+    pub trend: Vec<TrendPoint>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct RemediationRow {
+    pub severity: &'static str,
+    pub installs: usize,
+    pub mean_hours: f64,
+}
+
+fn tally_rows(map: &BTreeMap<String, fixpoint_core::plan::Tally>) -> Vec<TallyRow> {
+    map.iter()
+        .map(|(name, t)| TallyRow {
+            name: name.clone(),
+            total: t.total,
+            compliant: t.compliant,
+            percent: percent(t.compliant, t.total),
+        })
+        .collect()
+}
+
+pub fn percent(part: usize, whole: usize) -> f64 {
+    if whole == 0 {
+        100.0
+    } else {
+        (part as f64 * 1000.0 / whole as f64).floor() / 10.0
+    }
+}
+
+pub fn reports(v: &View, trend: Vec<TrendPoint>) -> Reports {
+    let mut past: BTreeMap<u32, (usize, Timestamp)> = BTreeMap::new();
+    let mut prohibited = Vec::new();
+    for &(mi, ei) in &v.drift {
+        let e = v.entry(ei);
+        let m = &v.machines[mi as usize];
+        if let (Some(p), Some(d)) = (e.patch, e.deadline)
+            && d <= v.now
+        {
+            let slot = past.entry(p).or_insert((0, d));
+            slot.0 += 1;
+            slot.1 = slot.1.min(d);
+        }
+        if e.kind == Kind::RemoveSoftware {
+            prohibited.push(Prohibited {
+                machine: m.id.clone(),
+                hostname: m.hostname.clone(),
+                package: e.package.as_deref().unwrap_or_default().to_owned(),
+                reason: e.reason.to_string(),
+            });
+        }
+    }
+    let mut past_deadline: Vec<PastDeadline> = past
+        .into_iter()
+        .filter_map(|(p, (machines, d))| {
+            let row = v.patches.get(p as usize)?;
+            Some(PastDeadline {
+                patch: row.id.clone(),
+                severity: severity_name(row.severity),
+                machines,
+                earliest_deadline: d,
+            })
+        })
+        .collect();
+    past_deadline
+        .sort_by(|a, b| (a.earliest_deadline, &a.patch).cmp(&(b.earliest_deadline, &b.patch)));
+    Reports {
+        by_group: tally_rows(&v.compliance.by_group),
+        by_ring: tally_rows(&v.compliance.by_ring),
+        by_severity: v
+            .compliance
+            .by_severity
+            .iter()
+            .map(|(s, m)| MissingRow {
+                name: severity_name(*s).to_owned(),
+                missing: m.missing,
+                overdue: m.overdue,
+            })
+            .collect(),
+        by_age: AGE_BUCKETS
+            .iter()
+            .filter_map(|a| {
+                v.compliance.by_age.get(a).map(|m| MissingRow {
+                    name: (*a).to_owned(),
+                    missing: m.missing,
+                    overdue: m.overdue,
+                })
+            })
+            .collect(),
+        remediation: v
+            .remediation
+            .iter()
+            .map(|r| RemediationRow {
+                severity: severity_name(r.severity),
+                installs: r.installs,
+                mean_hours: (r.mean_hours * 10.0).round() / 10.0,
+            })
+            .collect(),
+        past_deadline,
+        prohibited,
+        trend,
+    }
+}
+
+/// The names of the reports that download as CSV.
+pub const REPORTS: [&str; 8] = [
+    "compliance-by-group",
+    "compliance-by-ring",
+    "compliance-by-severity",
+    "compliance-by-age",
+    "remediation",
+    "past-deadline",
+    "prohibited-software",
+    "trend",
+];
+
+/// One report as CSV rows (header first); `None` for an unknown name.
+pub fn report_csv(r: &Reports, name: &str) -> Option<Vec<Vec<String>>> {
+    let tally = |rows: &[TallyRow], first: &str| {
+        std::iter::once(vec![
+            first.to_owned(),
+            "machines".into(),
+            "compliant".into(),
+            "percent".into(),
+        ])
+        .chain(rows.iter().map(|t| {
+            vec![
+                t.name.clone(),
+                t.total.to_string(),
+                t.compliant.to_string(),
+                t.percent.to_string(),
+            ]
+        }))
+        .collect()
+    };
+    let missing = |rows: &[MissingRow], first: &str| {
+        std::iter::once(vec![first.to_owned(), "missing".into(), "overdue".into()])
+            .chain(
+                rows.iter()
+                    .map(|m| vec![m.name.clone(), m.missing.to_string(), m.overdue.to_string()]),
+            )
+            .collect()
+    };
+    Some(match name {
+        "compliance-by-group" => tally(&r.by_group, "group"),
+        "compliance-by-ring" => tally(&r.by_ring, "ring"),
+        "compliance-by-severity" => missing(&r.by_severity, "severity"),
+        "compliance-by-age" => missing(&r.by_age, "age"),
+        "remediation" => std::iter::once(vec![
+            "severity".into(),
+            "installs".into(),
+            "mean_hours".into(),
+        ])
+        .chain(r.remediation.iter().map(|x| {
+            vec![
+                x.severity.to_owned(),
+                x.installs.to_string(),
+                x.mean_hours.to_string(),
+            ]
+        }))
+        .collect(),
+        "past-deadline" => std::iter::once(vec![
+            "patch".into(),
+            "severity".into(),
+            "machines".into(),
+            "earliest_deadline".into(),
+        ])
+        .chain(r.past_deadline.iter().map(|x| {
+            vec![
+                x.patch.clone(),
+                x.severity.to_owned(),
+                x.machines.to_string(),
+                x.earliest_deadline.to_string(),
+            ]
+        }))
+        .collect(),
+        "prohibited-software" => std::iter::once(vec![
+            "machine".into(),
+            "hostname".into(),
+            "package".into(),
+            "reason".into(),
+        ])
+        .chain(r.prohibited.iter().map(|x| {
+            vec![
+                x.machine.clone(),
+                x.hostname.clone(),
+                x.package.clone(),
+                x.reason.clone(),
+            ]
+        }))
+        .collect(),
+        "trend" => std::iter::once(vec![
+            "at".into(),
+            "machines".into(),
+            "compliant".into(),
+            "drifting".into(),
+            "overdue".into(),
+            "drift_pairs".into(),
+        ])
+        .chain(r.trend.iter().map(|x| {
+            vec![
+                x.at.to_string(),
+                x.machines.to_string(),
+                x.compliant.to_string(),
+                x.drifting.to_string(),
+                x.overdue.to_string(),
+                x.drift_pairs.to_string(),
+            ]
+        }))
+        .collect(),
+        _ => return None,
+    })
+}
+
+/// The figures a trend snapshot stores.
+pub fn trend_point(v: &View) -> TrendPoint {
+    TrendPoint {
+        at: v.now,
+        machines: v.totals.machines,
+        compliant: v.totals.compliant,
+        drifting: v.totals.drifting,
+        overdue: v.totals.overdue,
+        drift_pairs: v.totals.drift_pairs,
+    }
+}

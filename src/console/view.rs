@@ -1,0 +1,903 @@
+//! The console's view of the fleet: what every page shows, built once per
+//! reconcile pass from the plan and its inputs and indexed so that a page
+//! answers in milliseconds at 100,000 machines.
+//!
+//! ```text
+//!  Plan + PolicySet + Catalog + Fleet + check-in times + now ──View::build──▶ View
+//!      machines (fleet order)  ─┐
+//!      entries (shared lists) ──┼─▶ drift rows: (machine, entry) for every pair that differs from the plan
+//!      patches, rings, rollouts, exclusions, software findings, compliance
+//! ```
+//!
+//! Pure: no IO and no clock. Machines that share one list of patch states in
+//! the plan (same inventory, ring, window and exclusions) share one run of
+//! [`View::entries`], so the reasons are rendered once per distinct list, not
+//! once per machine.
+
+use std::collections::{BTreeMap, HashMap};
+use std::ops::Range;
+
+use fixpoint_core::catalog::Catalog;
+use fixpoint_core::fleet::{Fleet, Outcome};
+use fixpoint_core::plan::{
+    self, ApplicabilityIndex, Compliance, Hold, PatchState, Plan, SoftwareFinding, State,
+};
+use fixpoint_core::policy::PolicySet;
+use fixpoint_core::rating::Severity;
+use jiff::{SignedDuration, Timestamp};
+use serde::Serialize;
+
+/// When a machine enrolled and last checked in, as the store knows it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Activity {
+    pub enrolled_at: Timestamp,
+    pub last_check_in: Option<Timestamp>,
+}
+
+/// What the view is built from.
+#[derive(Debug, Clone, Copy)]
+pub struct Inputs<'a> {
+    pub plan: &'a Plan<'a>,
+    pub policy: &'a PolicySet,
+    pub catalog: &'a Catalog,
+    pub fleet: &'a Fleet,
+    pub activity: &'a HashMap<String, Activity>,
+    /// The agents' check-in interval: a machine silent for two of them is stale.
+    pub interval: SignedDuration,
+    pub revision: &'a str,
+}
+
+/// The kind of a machine-patch pair (or machine-package pair, for software rules).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Kind {
+    Failed,
+    Scheduled,
+    Held,
+    PendingReboot,
+    InstalledAlthoughDeclined,
+    RemoveSoftware,
+    InstallSoftware,
+    AwaitingApproval,
+    Declined,
+    Excluded,
+    Superseded,
+    Installed,
+}
+
+impl Kind {
+    pub const ALL: [Kind; 12] = [
+        Kind::Failed,
+        Kind::Scheduled,
+        Kind::Held,
+        Kind::PendingReboot,
+        Kind::InstalledAlthoughDeclined,
+        Kind::RemoveSoftware,
+        Kind::InstallSoftware,
+        Kind::AwaitingApproval,
+        Kind::Declined,
+        Kind::Excluded,
+        Kind::Superseded,
+        Kind::Installed,
+    ];
+
+    /// The kinds that are drift: the machine differs from what the plan wants.
+    pub const DRIFT: [Kind; 7] = [
+        Kind::Failed,
+        Kind::Scheduled,
+        Kind::Held,
+        Kind::PendingReboot,
+        Kind::InstalledAlthoughDeclined,
+        Kind::RemoveSoftware,
+        Kind::InstallSoftware,
+    ];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Kind::Failed => "failed",
+            Kind::Scheduled => "scheduled",
+            Kind::Held => "held",
+            Kind::PendingReboot => "pending-reboot",
+            Kind::InstalledAlthoughDeclined => "installed-although-declined",
+            Kind::RemoveSoftware => "remove-software",
+            Kind::InstallSoftware => "install-software",
+            Kind::AwaitingApproval => "awaiting-approval",
+            Kind::Declined => "declined",
+            Kind::Excluded => "excluded",
+            Kind::Superseded => "superseded",
+            Kind::Installed => "installed",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Kind> {
+        Kind::ALL.into_iter().find(|k| k.name() == s)
+    }
+
+    pub fn is_drift(self) -> bool {
+        Kind::DRIFT.contains(&self)
+    }
+
+    fn of(state: &State<'_>) -> Kind {
+        match state {
+            State::Installed | State::NotApplicable => Kind::Installed,
+            State::InstalledPendingReboot { .. } => Kind::PendingReboot,
+            State::Failed(_) => Kind::Failed,
+            State::Scheduled { .. } => Kind::Scheduled,
+            State::AwaitingApproval { .. } => Kind::AwaitingApproval,
+            State::Held { .. } => Kind::Held,
+            State::Declined { .. } => Kind::Declined,
+            State::InstalledAlthoughDeclined { .. } => Kind::InstalledAlthoughDeclined,
+            State::Excluded { .. } => Kind::Excluded,
+            State::Superseded { .. } => Kind::Superseded,
+        }
+    }
+}
+
+/// Where a machine stands, in one word.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Standing {
+    /// Nothing differs from the plan.
+    InSync,
+    /// Something differs, but nothing is past its deadline.
+    Drifting,
+    /// An approved patch is past its deadline, or prohibited software is present.
+    Overdue,
+}
+
+impl Standing {
+    pub const ALL: [Standing; 3] = [Standing::InSync, Standing::Drifting, Standing::Overdue];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Standing::InSync => "in-sync",
+            Standing::Drifting => "drifting",
+            Standing::Overdue => "overdue",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Standing> {
+        Standing::ALL.into_iter().find(|k| k.name() == s)
+    }
+}
+
+/// One machine-patch (or machine-package) pair's state and its reason.
+#[derive(Debug, Clone)]
+pub struct Entry {
+    /// The patch, by position in [`View::patches`]; `None` for a software rule.
+    pub patch: Option<u32>,
+    /// For a software rule: the package (and version, for a removal).
+    pub package: Option<Box<str>>,
+    pub kind: Kind,
+    pub severity: Severity,
+    pub deadline: Option<Timestamp>,
+    /// When it installs (scheduled), or is retried (failed).
+    pub when: Option<Timestamp>,
+    /// The exclusion, by position in [`View::exclusions`], for an excluded pair.
+    pub exclusion: Option<u16>,
+    pub reason: Box<str>,
+}
+
+/// One machine.
+#[derive(Debug, Clone)]
+pub struct MachineRow {
+    pub id: String,
+    pub hostname: String,
+    pub os: String,
+    pub platform: String,
+    pub kernel: Option<String>,
+    pub time_zone: Option<String>,
+    pub site: Option<String>,
+    pub labels: BTreeMap<String, String>,
+    pub ou: Option<String>,
+    /// Machine groups, by position in [`View::groups`].
+    pub groups: Vec<u16>,
+    /// `rollout/ring`, by position in [`View::rings`].
+    pub ring: Option<u16>,
+    /// The release its ring is on.
+    pub release: Option<String>,
+    pub compliant: bool,
+    pub standing: Standing,
+    pub projected: Option<Timestamp>,
+    pub enrolled_at: Option<Timestamp>,
+    pub last_check_in: Option<Timestamp>,
+    pub stale: bool,
+    pub reboot_required: bool,
+    pub inventory: String,
+    pub packages: usize,
+    /// Its patch entries (shared with machines planned alike) and its own software findings.
+    pub entries: Range<u32>,
+    pub software: Range<u32>,
+    pub drift: u32,
+    pub overdue: u32,
+}
+
+impl MachineRow {
+    /// Its entries' positions in [`View::entries`].
+    pub fn entry_ids(&self) -> impl Iterator<Item = u32> + '_ {
+        self.entries.clone().chain(self.software.clone())
+    }
+}
+
+/// One file of a patch.
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct FileRow {
+    pub url: String,
+    pub sha256: Option<String>,
+    pub size: Option<u64>,
+    pub package: Option<String>,
+    pub arch: Option<String>,
+}
+
+/// One patch that applies to some machine of the fleet.
+#[derive(Debug, Clone)]
+pub struct PatchRow {
+    pub id: String,
+    pub title: Option<String>,
+    pub vendor: String,
+    pub product: String,
+    pub classification: String,
+    pub severity: Severity,
+    pub released: Option<Timestamp>,
+    pub cves: Vec<String>,
+    pub max_cvss: Option<f64>,
+    pub known_exploited: bool,
+    pub files: Vec<FileRow>,
+    /// `package (platform) fixed in version`.
+    pub fixes: Vec<String>,
+    pub advisories: Vec<String>,
+    pub superseded_by: Vec<String>,
+    /// Machines by state, over the whole fleet.
+    pub counts: BTreeMap<Kind, usize>,
+    /// Machines by state, by ring (position in [`View::rings`]; `None`: no rollout).
+    pub by_ring: BTreeMap<Option<u16>, BTreeMap<Kind, usize>>,
+}
+
+/// One ring of a rollout.
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct RingRow {
+    pub key: String,
+    pub rollout: String,
+    pub name: String,
+    pub machines: usize,
+    /// Machines with nothing approved left to install.
+    pub done: usize,
+    pub failing: usize,
+    pub error_budget: Option<usize>,
+    pub max_concurrent: Option<usize>,
+    pub release: Option<String>,
+    pub release_cut: Option<Timestamp>,
+    /// Why it is not on the newest release.
+    pub next: Option<String>,
+    pub halted: bool,
+    /// Results its machines reported: successes and failures (latest per pair).
+    pub succeeded: usize,
+    pub failed: usize,
+}
+
+/// One rollout.
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct RolloutRow {
+    pub name: String,
+    pub releases: usize,
+    pub newest: Option<String>,
+    pub newest_cut: Option<Timestamp>,
+    pub paused: Option<String>,
+    pub paused_until: Option<Timestamp>,
+    /// Its rings, by position in [`View::rings`].
+    pub rings: Vec<u16>,
+}
+
+/// One exclusion of the policy.
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ExclusionRow {
+    pub name: String,
+    pub reason: String,
+    pub owner: String,
+    pub ticket: Option<String>,
+    pub until: Option<Timestamp>,
+    pub expired: bool,
+    /// The policy file and line it is defined at.
+    pub origin: String,
+    pub machines: usize,
+    pub pairs: usize,
+}
+
+/// The whole fleet at a glance.
+#[derive(Debug, Clone, Default, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Totals {
+    pub machines: usize,
+    pub compliant: usize,
+    pub in_sync: usize,
+    pub drifting: usize,
+    pub overdue: usize,
+    pub stale: usize,
+    pub pending_reboot: usize,
+    pub drift_pairs: usize,
+}
+
+/// Mean time to remediate, for one severity.
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Remediation {
+    pub severity: Severity,
+    /// Installs that succeeded, of patches with a release date.
+    pub installs: usize,
+    /// From the patch's release to the install, on average.
+    pub mean_hours: f64,
+}
+
+/// Everything the console shows, as of one plan.
+#[derive(Debug, Clone)]
+pub struct View {
+    pub now: Timestamp,
+    pub revision: String,
+    pub interval: SignedDuration,
+    pub machines: Vec<MachineRow>,
+    pub by_id: HashMap<String, u32>,
+    pub entries: Vec<Entry>,
+    pub patches: Vec<PatchRow>,
+    pub patch_ids: HashMap<String, u32>,
+    /// Every pair that differs from the plan: (machine, entry), in machine order.
+    pub drift: Vec<(u32, u32)>,
+    pub groups: Vec<String>,
+    /// `rollout/ring`.
+    pub rings: Vec<RingRow>,
+    pub rollouts: Vec<RolloutRow>,
+    pub exclusions: Vec<ExclusionRow>,
+    pub compliance: Compliance,
+    pub totals: Totals,
+    pub remediation: Vec<Remediation>,
+}
+
+/// A patch's age bucket, as [`Compliance::by_age`] names them.
+pub fn age_bucket(released: Option<Timestamp>, now: Timestamp) -> &'static str {
+    let Some(r) = released else {
+        return "undated";
+    };
+    let days = now.duration_since(r).as_hours() / 24;
+    match days {
+        ..=7 => "0-7d",
+        8..=30 => "8-30d",
+        31..=90 => "31-90d",
+        _ => ">90d",
+    }
+}
+
+pub const AGE_BUCKETS: [&str; 5] = ["0-7d", "8-30d", "31-90d", ">90d", "undated"];
+
+impl View {
+    /// The view of `inputs.plan`.
+    pub fn build(inputs: Inputs<'_>) -> View {
+        Builder::new(inputs).build()
+    }
+
+    /// An empty view: no plan yet.
+    pub fn empty(now: Timestamp) -> View {
+        View {
+            now,
+            revision: String::new(),
+            interval: SignedDuration::from_mins(90),
+            machines: Vec::new(),
+            by_id: HashMap::new(),
+            entries: Vec::new(),
+            patches: Vec::new(),
+            patch_ids: HashMap::new(),
+            drift: Vec::new(),
+            groups: Vec::new(),
+            rings: Vec::new(),
+            rollouts: Vec::new(),
+            exclusions: Vec::new(),
+            compliance: Compliance::default(),
+            totals: Totals::default(),
+            remediation: Vec::new(),
+        }
+    }
+
+    pub fn machine(&self, id: &str) -> Option<&MachineRow> {
+        self.by_id
+            .get(id)
+            .and_then(|&i| self.machines.get(i as usize))
+    }
+
+    pub fn patch(&self, id: &str) -> Option<&PatchRow> {
+        self.patch_ids
+            .get(id)
+            .and_then(|&i| self.patches.get(i as usize))
+    }
+
+    pub fn entry(&self, i: u32) -> &Entry {
+        &self.entries[i as usize]
+    }
+
+    pub fn ring_key(&self, ring: Option<u16>) -> Option<&str> {
+        ring.and_then(|r| self.rings.get(usize::from(r)))
+            .map(|r| r.key.as_str())
+    }
+
+    pub fn ring_position(&self, key: &str) -> Option<u16> {
+        self.rings
+            .iter()
+            .position(|r| r.key == key)
+            .and_then(|i| u16::try_from(i).ok())
+    }
+
+    pub fn group_position(&self, name: &str) -> Option<u16> {
+        self.groups
+            .iter()
+            .position(|g| g == name)
+            .and_then(|i| u16::try_from(i).ok())
+    }
+}
+
+struct Builder<'a> {
+    i: Inputs<'a>,
+    entries: Vec<Entry>,
+    patches: Vec<PatchRow>,
+    patch_ids: HashMap<String, u32>,
+    exclusion_ids: HashMap<&'a str, u16>,
+}
+
+impl<'a> Builder<'a> {
+    fn new(i: Inputs<'a>) -> Builder<'a> {
+        let exclusion_ids = i
+            .policy
+            .exclusions
+            .iter()
+            .enumerate()
+            .filter_map(|(k, d)| Some((d.name(), u16::try_from(k).ok()?)))
+            .collect();
+        Builder {
+            i,
+            entries: Vec::new(),
+            patches: Vec::new(),
+            patch_ids: HashMap::new(),
+            exclusion_ids,
+        }
+    }
+
+    /// The position of a patch in `patches`, adding it on first sight.
+    fn patch(&mut self, id: &str) -> u32 {
+        if let Some(&k) = self.patch_ids.get(id) {
+            return k;
+        }
+        let k = u32::try_from(self.patches.len()).unwrap_or(u32::MAX);
+        let row = match self.i.catalog.get(id) {
+            Some(p) => PatchRow {
+                id: id.to_owned(),
+                title: p.title.clone(),
+                vendor: p.vendor.clone(),
+                product: p.product.clone(),
+                classification: format!("{:?}", p.classification).to_lowercase(),
+                severity: p.severity,
+                released: p.released,
+                cves: p.cves().map(str::to_owned).collect(),
+                max_cvss: p.max_cvss(),
+                known_exploited: p.known_exploited(),
+                files: p
+                    .files
+                    .iter()
+                    .map(|f| FileRow {
+                        url: f.url.clone(),
+                        sha256: f.sha256.clone(),
+                        size: f.size,
+                        package: f.package.clone(),
+                        arch: f.arch.clone(),
+                    })
+                    .collect(),
+                fixes: p
+                    .fixes
+                    .iter()
+                    .map(|f| {
+                        format!(
+                            "{} ({}) fixed in {}",
+                            f.package,
+                            f.platform.0,
+                            f.fixed.as_deref().unwrap_or("no version")
+                        )
+                    })
+                    .collect(),
+                advisories: p.advisories.iter().map(|a| a.id.clone()).collect(),
+                superseded_by: p.superseded_by.iter().map(|s| s.0.clone()).collect(),
+                counts: BTreeMap::new(),
+                by_ring: BTreeMap::new(),
+            },
+            None => PatchRow {
+                id: id.to_owned(),
+                title: None,
+                vendor: String::new(),
+                product: String::new(),
+                classification: String::new(),
+                severity: Severity::Unrated,
+                released: None,
+                cves: Vec::new(),
+                max_cvss: None,
+                known_exploited: false,
+                files: Vec::new(),
+                fixes: Vec::new(),
+                advisories: Vec::new(),
+                superseded_by: Vec::new(),
+                counts: BTreeMap::new(),
+                by_ring: BTreeMap::new(),
+            },
+        };
+        self.patches.push(row);
+        self.patch_ids.insert(id.to_owned(), k);
+        k
+    }
+
+    fn build(mut self) -> View {
+        let Inputs {
+            plan,
+            policy,
+            fleet,
+            activity,
+            interval,
+            revision,
+            ..
+        } = self.i;
+        let now = plan.now;
+        let groups: Vec<String> = policy.groups.iter().map(|g| g.name().to_owned()).collect();
+        let group_ids: HashMap<&str, u16> = groups
+            .iter()
+            .enumerate()
+            .filter_map(|(k, g)| Some((g.as_str(), u16::try_from(k).ok()?)))
+            .collect();
+
+        // Rings, in rollout order.
+        let mut rings: Vec<RingRow> = Vec::new();
+        let mut rollouts: Vec<RolloutRow> = Vec::new();
+        let mut ring_ids: HashMap<(String, String), u16> = HashMap::new();
+        for r in &plan.rollouts {
+            let mut row = RolloutRow {
+                name: r.name.to_owned(),
+                releases: r.releases.len(),
+                newest: r.releases.last().map(|x| x.id.clone()),
+                newest_cut: r.releases.last().map(|x| x.cut),
+                paused: r.paused.map(|p| p.reason.to_owned()),
+                paused_until: r.paused.map(|p| p.until),
+                rings: Vec::new(),
+            };
+            for ring in &r.rings {
+                let Ok(k) = u16::try_from(rings.len()) else {
+                    continue;
+                };
+                let release = ring.release.and_then(|x| r.releases.get(x));
+                rings.push(RingRow {
+                    key: format!("{}/{}", r.name, ring.name),
+                    rollout: r.name.to_owned(),
+                    name: ring.name.to_owned(),
+                    machines: ring.machines,
+                    done: 0,
+                    failing: ring.failing,
+                    error_budget: ring.error_budget,
+                    max_concurrent: ring.max_concurrent,
+                    release: release.map(|x| x.id.clone()),
+                    release_cut: release.map(|x| x.cut),
+                    next: ring.next.as_ref().map(|h| plan::render::hold(r, h)),
+                    halted: matches!(
+                        ring.next,
+                        Some(Hold::Halted { .. } | Hold::ErrorBudget { .. })
+                    ),
+                    succeeded: 0,
+                    failed: 0,
+                });
+                ring_ids.insert((r.name.to_owned(), ring.name.to_owned()), k);
+                row.rings.push(k);
+            }
+            rollouts.push(row);
+        }
+
+        // Entries of each distinct shared list, rendered once.
+        let mut lists: HashMap<*const (), Range<u32>> = HashMap::new();
+        let mut machines: Vec<MachineRow> = Vec::with_capacity(plan.machines.len());
+        let mut by_id = HashMap::with_capacity(plan.machines.len());
+        let mut drift = Vec::new();
+        let mut totals = Totals::default();
+        let stale_after = interval.checked_mul(2).unwrap_or(SignedDuration::MAX);
+        for mp in &plan.machines {
+            let Some(m) = fleet.machine(&mp.machine) else {
+                continue;
+            };
+            let rollout = plan.rollouts.iter().find(|r| Some(r.name) == mp.rollout);
+            let key = list_identity(&mp.patches);
+            let entries = match lists.get(&key) {
+                Some(r) => r.clone(),
+                None => {
+                    let start = self.entries.len();
+                    for p in mp.patches.iter() {
+                        let patch = self.patch(p.patch.as_str());
+                        let when = match &p.state {
+                            State::Scheduled { slot, .. } => Some(slot.start),
+                            State::Failed(f) => f.retry.map(|s| s.start),
+                            State::AwaitingApproval { until, .. } => *until,
+                            State::InstalledPendingReboot { since } => Some(*since),
+                            _ => None,
+                        };
+                        let exclusion = match &p.state {
+                            State::Excluded { exclusion, .. } => {
+                                self.exclusion_ids.get(exclusion).copied()
+                            }
+                            _ => None,
+                        };
+                        self.entries.push(Entry {
+                            patch: Some(patch),
+                            package: None,
+                            kind: Kind::of(&p.state),
+                            severity: p.severity,
+                            deadline: p.deadline,
+                            when,
+                            exclusion,
+                            reason: plan::render::state(rollout, &p.state).into(),
+                        });
+                    }
+                    let range = to_u32(start)..to_u32(self.entries.len());
+                    lists.insert(key, range.clone());
+                    range
+                }
+            };
+            let start = self.entries.len();
+            for f in &mp.software {
+                let (kind, package) = match f {
+                    SoftwareFinding::Remove {
+                        package, version, ..
+                    } => (Kind::RemoveSoftware, format!("{package} {version}")),
+                    SoftwareFinding::Install { package, .. } => {
+                        (Kind::InstallSoftware, (*package).to_owned())
+                    }
+                };
+                self.entries.push(Entry {
+                    patch: None,
+                    package: Some(package.into()),
+                    kind,
+                    severity: Severity::Unrated,
+                    deadline: None,
+                    when: None,
+                    exclusion: None,
+                    reason: plan::render::software(f).into(),
+                });
+            }
+            let software = to_u32(start)..to_u32(self.entries.len());
+            let index = to_u32(machines.len());
+            let ring = match (mp.rollout, mp.ring) {
+                (Some(r), Some(g)) => ring_ids.get(&(r.to_owned(), g.to_owned())).copied(),
+                _ => None,
+            };
+            let mut drift_count = 0;
+            let mut overdue = 0;
+            let mut required = false;
+            for e in entries.clone().chain(software.clone()) {
+                let entry = &self.entries[e as usize];
+                if entry.kind.is_drift() {
+                    drift.push((index, e));
+                    drift_count += 1;
+                    if entry.deadline.is_some_and(|d| d <= now) {
+                        overdue += 1;
+                    }
+                }
+                required |= matches!(entry.kind, Kind::Failed | Kind::Scheduled | Kind::Held);
+            }
+            let standing = if !mp.compliant {
+                Standing::Overdue
+            } else if drift_count > 0 {
+                Standing::Drifting
+            } else {
+                Standing::InSync
+            };
+            let act = activity.get(&m.id);
+            let last_check_in = act.and_then(|a| a.last_check_in);
+            let stale = last_check_in.is_some_and(|t| now.duration_since(t) > stale_after);
+            totals.machines += 1;
+            totals.compliant += usize::from(mp.compliant);
+            match standing {
+                Standing::InSync => totals.in_sync += 1,
+                Standing::Drifting => totals.drifting += 1,
+                Standing::Overdue => totals.overdue += 1,
+            }
+            totals.stale += usize::from(stale);
+            totals.drift_pairs += drift_count as usize;
+            if let Some(r) = ring.and_then(|r| rings.get_mut(usize::from(r)))
+                && !required
+            {
+                r.done += 1;
+            }
+            let inventory = fleet.inventory_of(m);
+            let pending_reboot = m.reboot_required
+                || entries
+                    .clone()
+                    .any(|e| self.entries[e as usize].kind == Kind::PendingReboot);
+            totals.pending_reboot += usize::from(pending_reboot);
+            machines.push(MachineRow {
+                id: m.id.clone(),
+                hostname: m.hostname.clone(),
+                os: match &m.os.version {
+                    Some(v) => format!("{} {v}", m.os.family),
+                    None => m.os.family.clone(),
+                },
+                platform: inventory
+                    .map(|i| i.platform().0.clone())
+                    .unwrap_or_default(),
+                kernel: m.kernel.clone(),
+                time_zone: m.time_zone.clone(),
+                site: m.site.clone(),
+                labels: m.labels.clone(),
+                ou: m.directory.ou.clone(),
+                groups: plan::groups_of(m, policy)
+                    .into_iter()
+                    .filter_map(|g| group_ids.get(g).copied())
+                    .collect(),
+                ring,
+                release: mp
+                    .release
+                    .and_then(|k| rollout.and_then(|r| r.releases.get(k)))
+                    .map(|r| r.id.clone()),
+                compliant: mp.compliant,
+                standing,
+                projected: mp.projected_compliance,
+                enrolled_at: act.map(|a| a.enrolled_at),
+                last_check_in,
+                stale,
+                reboot_required: pending_reboot,
+                inventory: m.inventory.as_str().to_owned(),
+                packages: inventory.map_or(0, |i| i.len()),
+                entries,
+                software,
+                drift: drift_count,
+                overdue,
+            });
+            by_id.insert(m.id.clone(), index);
+        }
+
+        // Machines by state, for every patch: the listed states from the
+        // entries, installed ones from each distinct inventory's applicability.
+        for m in &machines {
+            for e in m.entries.clone() {
+                let entry = &self.entries[e as usize];
+                if let Some(p) = entry.patch.and_then(|p| self.patches.get_mut(p as usize)) {
+                    *p.counts.entry(entry.kind).or_default() += 1;
+                    *p.by_ring
+                        .entry(m.ring)
+                        .or_default()
+                        .entry(entry.kind)
+                        .or_default() += 1;
+                }
+            }
+        }
+        let mut per_inventory: HashMap<&str, HashMap<Option<u16>, usize>> = HashMap::new();
+        for m in &machines {
+            *per_inventory
+                .entry(m.inventory.as_str())
+                .or_default()
+                .entry(m.ring)
+                .or_default() += 1;
+        }
+        let index = ApplicabilityIndex::new(self.i.catalog);
+        for (hash, inventory) in fleet.inventories() {
+            let Some(rings_of) = per_inventory.get(hash.as_str()) else {
+                continue;
+            };
+            for a in index.applicable_patches(inventory) {
+                if !matches!(a.state, PatchState::Installed) {
+                    continue;
+                }
+                let k = self.patch(a.patch.as_str()) as usize;
+                let Some(p) = self.patches.get_mut(k) else {
+                    continue;
+                };
+                for (ring, n) in rings_of {
+                    *p.counts.entry(Kind::Installed).or_default() += n;
+                    *p.by_ring
+                        .entry(*ring)
+                        .or_default()
+                        .entry(Kind::Installed)
+                        .or_default() += n;
+                }
+            }
+        }
+
+        // Results by ring, and the time to remediate by severity.
+        let mut remediation: BTreeMap<Severity, (usize, f64)> = BTreeMap::new();
+        for m in &machines {
+            let results = fleet.results_of(&m.id);
+            // Latest per patch: results are ordered by patch, then time.
+            for (k, r) in results.iter().enumerate() {
+                let last = results.get(k + 1).is_none_or(|n| n.patch != r.patch);
+                if !last {
+                    continue;
+                }
+                if let Some(ring) = m.ring.and_then(|g| rings.get_mut(usize::from(g))) {
+                    match r.outcome {
+                        Outcome::Failed => ring.failed += 1,
+                        _ => ring.succeeded += 1,
+                    }
+                }
+                if matches!(r.outcome, Outcome::Failed) {
+                    continue;
+                }
+                if let Some(p) = self.i.catalog.get(r.patch.as_str())
+                    && let Some(released) = p.released
+                    && r.at >= released
+                {
+                    let hours = r.at.duration_since(released).as_secs_f64() / 3600.0;
+                    let slot = remediation.entry(p.severity).or_default();
+                    slot.0 += 1;
+                    slot.1 += hours;
+                }
+            }
+        }
+        let remediation = remediation
+            .into_iter()
+            .map(|(severity, (installs, sum))| Remediation {
+                severity,
+                installs,
+                mean_hours: sum / installs.max(1) as f64,
+            })
+            .collect();
+
+        // Exclusions, and what each holds back.
+        let mut excluded: Vec<(std::collections::HashSet<u32>, usize)> =
+            vec![Default::default(); policy.exclusions.len()];
+        for (k, m) in machines.iter().enumerate() {
+            for e in m.entries.clone() {
+                if let Some(x) = self.entries[e as usize].exclusion
+                    && let Some(slot) = excluded.get_mut(usize::from(x))
+                {
+                    slot.0.insert(to_u32(k));
+                    slot.1 += 1;
+                }
+            }
+        }
+        let exclusions = policy
+            .exclusions
+            .iter()
+            .zip(excluded)
+            .map(|(d, (ms, pairs))| {
+                let until = d.spec.until.map(|u| u.end);
+                ExclusionRow {
+                    name: d.name().to_owned(),
+                    reason: d.spec.reason.clone(),
+                    owner: d.spec.owner.clone(),
+                    ticket: d.spec.ticket.clone(),
+                    until,
+                    expired: until.is_some_and(|u| u <= now),
+                    origin: format!("{}:{}", d.origin.file, d.origin.node.pos.line),
+                    machines: ms.len(),
+                    pairs,
+                }
+            })
+            .collect();
+
+        View {
+            now,
+            revision: revision.to_owned(),
+            interval,
+            machines,
+            by_id,
+            entries: self.entries,
+            patches: self.patches,
+            patch_ids: self.patch_ids,
+            drift,
+            groups,
+            rings,
+            rollouts,
+            exclusions,
+            compliance: plan.compliance.clone(),
+            totals,
+            remediation,
+        }
+    }
+}
+
+/// The identity of a shared list of patch states.
+fn list_identity<T>(list: &std::sync::Arc<[T]>) -> *const () {
+    std::sync::Arc::as_ptr(list).cast::<()>()
+}
+
+fn to_u32(n: usize) -> u32 {
+    u32::try_from(n).unwrap_or(u32::MAX)
+}
