@@ -168,6 +168,10 @@ fn environment() -> Result<Environment<'static>, Error> {
         }
     });
     env.add_filter("words", |s: &str| s.replace('-', " "));
+    // The file name of a URL: `…/pool/o/openssl/libssl3_3.0.22-1_amd64.deb` → `libssl3_3.0.22-1_amd64.deb`.
+    env.add_filter("basename", |s: &str| {
+        s.rsplit('/').next().unwrap_or(s).to_owned()
+    });
     env.add_function("listing", listing_url);
     env.add_function(
         "bar",

@@ -41,6 +41,7 @@ pub fn console_server(extra_args: &[&str]) -> (Server, Built) {
 
 /// `GET path` with these headers: status, headers, body.
 fn get_with(server: &Server, path: &str, headers: &[(&str, String)]) -> (u16, HeaderMap, String) {
+    let _ = rustls::crypto::ring::default_provider().install_default();
     block_on(async {
         let client = reqwest::Client::new();
         let mut r = client.get(server.url(path));
@@ -89,7 +90,6 @@ fn console_credentials_and_agent_credentials_open_nothing_of_each_other() {
             password_file.to_str().expect("utf-8"),
         ])
         .start();
-    s.wait_for("a plan", |v| !v["plan"].is_null());
 
     let (code, headers, body) = get_with(&s, "/", &[]);
     assert_eq!(code, 401, "{body}");
@@ -219,14 +219,10 @@ fn crawl(s: &Server) -> BTreeMap<String, String> {
         seen.insert(path.clone(), route);
         if !path.ends_with(".csv") && !path.starts_with("/api/") {
             for link in href(&body) {
+                let link = unescape(&link);
                 if link.starts_with('/') && !link.starts_with("//") {
-                    queue.push_back(
-                        link.replace("&amp;", "&")
-                            .split('#')
-                            .next()
-                            .unwrap_or_default()
-                            .to_owned(),
-                    );
+                    let path = link.split('#').next().unwrap_or_default();
+                    queue.push_back(path.to_owned());
                 }
             }
         }
@@ -243,6 +239,16 @@ fn regex_lite_href() -> impl Fn(&str) -> Vec<String> {
             .map(str::to_owned)
             .collect()
     }
+}
+
+/// An attribute value as the browser reads it (minijinja escapes `/` too).
+fn unescape(s: &str) -> String {
+    s.replace("&#x2f;", "/")
+        .replace("&#x27;", "'")
+        .replace("&quot;", "\"")
+        .replace("&lt;", "<")
+        .replace("&gt;", ">")
+        .replace("&amp;", "&")
 }
 
 /// A path's route: ids replaced by placeholders, the query dropped.
@@ -327,7 +333,6 @@ fn hostile_names_and_reasons_render_as_text() {
     for path in [
         format!("/machines/{id}"),
         "/machines?q=ws-x".to_owned(),
-        "/drift?q=ws-x".to_owned(),
         "/exclusions".to_owned(),
     ] {
         let (code, html) = s.get(&path);
@@ -373,7 +378,7 @@ fn hostile_names_and_reasons_render_as_text() {
         "{excluded:#?}"
     );
     // And in the CSV the text is as written: CSV is not HTML.
-    let (_, csv) = s.get("/drift.csv?q=ws-x");
+    let (_, csv) = s.get("/machines.csv?q=ws-x");
     assert!(csv.contains(HOSTILE_HOSTNAME), "{csv}");
 }
 
@@ -456,7 +461,11 @@ fn the_console_shows_the_fleet_the_test_built() {
             + t["overdue"].as_u64().expect("n"),
         built.machines as u64
     );
-    assert_eq!(t["inSync"], built.in_sync.len(), "{t:#}");
+    // In sync: the machines built with every fix, and the hostile one, whose
+    // one missing fix (curl's) the odd-workstation exclusion holds back.
+    let mut in_sync: BTreeSet<&str> = built.in_sync.iter().map(String::as_str).collect();
+    in_sync.insert(&built.ids[HOSTILE_HOSTNAME]);
+    assert_eq!(t["inSync"], in_sync.len(), "{t:#}");
     assert!(
         t["overdue"].as_u64().expect("n") > 0,
         "the nginx fix is past its deadline: {t:#}"
@@ -480,14 +489,14 @@ fn the_console_shows_the_fleet_the_test_built() {
         .collect();
     assert_eq!(ids, built.stale.iter().map(String::as_str).collect());
     // In-sync machines, by filter.
-    let in_sync = json(&s, "/api/v1/console/machines?standing=in-sync&per=500");
-    let ids: BTreeSet<&str> = in_sync["rows"]
+    let listed = json(&s, "/api/v1/console/machines?standing=in-sync&per=500");
+    let ids: BTreeSet<&str> = listed["rows"]
         .as_array()
         .expect("rows")
         .iter()
         .map(|r| r["id"].as_str().expect("id"))
         .collect();
-    assert_eq!(ids, built.in_sync.iter().map(String::as_str).collect());
+    assert_eq!(ids, in_sync);
 
     // Prohibited software: exactly the machines with telnetd.
     let reports = json(&s, "/api/v1/console/reports");
