@@ -293,73 +293,13 @@ fn benches(c: &mut Criterion, world: &World) {
 
 /// A policy like a real one: three rings over the `env` and `role` labels,
 /// a nightly window in each machine's zone, severity deadlines, an exclusion.
-const POLICY: &str = r#"
-apiVersion: fixpoint.dev/v1alpha1
-kind: MachineGroup
-metadata: {name: canary}
-spec: {match: {labels: {env: staging, role: web}}}
----
-apiVersion: fixpoint.dev/v1alpha1
-kind: MachineGroup
-metadata: {name: pilot}
-spec: {match: {labels: {env: staging}}}
----
-apiVersion: fixpoint.dev/v1alpha1
-kind: ApprovalPolicy
-metadata: {name: security}
-spec:
-  rules:
-    - {match: {classification: [security], severity: [critical]}, approveAfter: 0d}
-    - {match: {classification: [security]}, approveAfter: 3d}
----
-apiVersion: fixpoint.dev/v1alpha1
-kind: MaintenanceWindow
-metadata: {name: nightly}
-spec: {cron: "0 2 * * *", duration: 3h, timezone: machine}
----
-apiVersion: fixpoint.dev/v1alpha1
-kind: Rollout
-metadata: {name: default}
-spec:
-  approval: security
-  rings:
-    - {name: canary, groups: [canary], delay: 0d}
-    - {name: pilot, groups: [pilot], delay: 1d, gate: {minSuccess: 90%, minMachines: 5, soak: 12h}}
-    - {name: broad, groups: [all], delay: 3d, maxConcurrent: 25%, errorBudget: 2%}
-  window: nightly
-  deadlines: {critical: 7d, important: 30d}
-  deadline: 90d
----
-apiVersion: fixpoint.dev/v1alpha1
-kind: Exclusion
-metadata: {name: batch-kernel}
-spec:
-  machines: {labels: {role: batch}}
-  patches: {packages: ["linux*"]}
-  reason: long-running jobs
-  owner: batch-team
-"#;
 
 /// The whole reconcile: `plan::compute` for every machine, and the memory a
 /// plan takes per machine.
 fn full_plan(c: &mut Criterion, catalog: &Catalog, fleet: &Fleet, cores: usize) {
     let now: jiff::Timestamp = "2026-11-25T12:00:00Z".parse().expect("instant");
-    // APT indices carry no release dates (the server dates a patch when it
-    // first sees it); date them over the last 120 days, so that rules approve
-    // them, some ring delays are still running and some deadlines have passed.
-    let mut catalog = catalog.clone();
-    for (n, patch) in catalog.patches.values_mut().enumerate() {
-        let days = i64::try_from((n * 7_919) % 120).expect("small");
-        patch.released = Some(now - jiff::SignedDuration::from_hours(24 * days + 5));
-    }
-    let catalog = &catalog;
-    let checked = fixpoint_core::policy::check([("bench.yaml", POLICY.as_bytes())], now);
-    assert!(
-        !checked.has_errors(),
-        "bench policy: {:#?}",
-        checked.diagnostics
-    );
-    let policy = checked.set;
+    let catalog = &dated(catalog, now);
+    let policy = policy(now);
     let mut planner = Planner::new(&policy, catalog);
     planner.evaluate_inventories(fleet, cores);
     let rss_before = rss_kib("VmRSS:");

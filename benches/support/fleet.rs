@@ -301,3 +301,76 @@ pub fn machine_inventories(hashes: &[InventoryHash], machines: usize) -> Vec<usi
         .collect()
 }
 
+
+/// The policy the benchmarks plan with: canary, pilot (gated) and broad rings
+/// with a window, deadlines, an error budget and an exclusion.
+pub const POLICY: &str = r#"
+apiVersion: fixpoint.dev/v1alpha1
+kind: MachineGroup
+metadata: {name: canary}
+spec: {match: {labels: {env: staging, role: web}}}
+---
+apiVersion: fixpoint.dev/v1alpha1
+kind: MachineGroup
+metadata: {name: pilot}
+spec: {match: {labels: {env: staging}}}
+---
+apiVersion: fixpoint.dev/v1alpha1
+kind: ApprovalPolicy
+metadata: {name: security}
+spec:
+  rules:
+    - {match: {classification: [security], severity: [critical]}, approveAfter: 0d}
+    - {match: {classification: [security]}, approveAfter: 3d}
+---
+apiVersion: fixpoint.dev/v1alpha1
+kind: MaintenanceWindow
+metadata: {name: nightly}
+spec: {cron: "0 2 * * *", duration: 3h, timezone: machine}
+---
+apiVersion: fixpoint.dev/v1alpha1
+kind: Rollout
+metadata: {name: default}
+spec:
+  approval: security
+  rings:
+    - {name: canary, groups: [canary], delay: 0d}
+    - {name: pilot, groups: [pilot], delay: 1d, gate: {minSuccess: 90%, minMachines: 5, soak: 12h}}
+    - {name: broad, groups: [all], delay: 3d, maxConcurrent: 25%, errorBudget: 2%}
+  window: nightly
+  deadlines: {critical: 7d, important: 30d}
+  deadline: 90d
+---
+apiVersion: fixpoint.dev/v1alpha1
+kind: Exclusion
+metadata: {name: batch-kernel}
+spec:
+  machines: {labels: {role: batch}}
+  patches: {packages: ["linux*"]}
+  reason: long-running jobs
+  owner: batch-team
+"#;
+
+/// [`POLICY`], checked.
+pub fn policy(now: jiff::Timestamp) -> fixpoint_core::policy::PolicySet {
+    let checked = fixpoint_core::policy::check([("bench.yaml", POLICY.as_bytes())], now);
+    assert!(
+        !checked.has_errors(),
+        "bench policy: {:#?}",
+        checked.diagnostics
+    );
+    checked.set
+}
+
+/// `catalog` with release dates. APT indices carry none (the server dates a
+/// patch when it first sees it); these are spread over the 120 days before
+/// `now`, so that rules approve them, some ring delays are still running and
+/// some deadlines have passed.
+pub fn dated(catalog: &Catalog, now: jiff::Timestamp) -> Catalog {
+    let mut catalog = catalog.clone();
+    for (n, patch) in catalog.patches.values_mut().enumerate() {
+        let days = i64::try_from((n * 7_919) % 120).expect("small");
+        patch.released = Some(now - jiff::SignedDuration::from_hours(24 * days + 5));
+    }
+    catalog
+}
