@@ -9,8 +9,7 @@ use std::collections::{BTreeMap, HashMap, HashSet};
 use fixpoint_core::catalog::apt;
 use fixpoint_core::catalog::{Catalog, PackageKind, Platform};
 use fixpoint_core::fleet::{
-    DirectoryFacts, InstalledPackage, Inventory, InventoryHash, Machine, OsFacts,
-    parse_dpkg_status,
+    DirectoryFacts, InstalledPackage, Inventory, InventoryHash, Machine, OsFacts, parse_dpkg_status,
 };
 
 pub const FIXTURES: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures");
@@ -300,7 +299,6 @@ pub fn machine_inventories(hashes: &[InventoryHash], machines: usize) -> Vec<usi
         })
         .collect()
 }
-
 
 /// The policy the benchmarks plan with: canary, pilot (gated) and broad rings
 /// with a window, deadlines, an error budget and an exclusion.

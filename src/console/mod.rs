@@ -352,7 +352,6 @@ pub fn overview_page(
         .collect();
     // A rejected revision is shown while it is the newest attempt.
     let rejected = status.last_attempted.clone().filter(|a| a.errors > 0);
-    let reports = pages::reports(v, Vec::new());
     OverviewPage {
         computed_at: status.plan.as_ref().and_then(|p| p.computed_at),
         totals: v.totals.clone(),
@@ -362,7 +361,7 @@ pub fn overview_page(
         plan_error: status.error.clone(),
         rollouts: pages::rollouts(v),
         catalog,
-        severity: reports.by_severity,
+        severity: pages::by_severity(v),
         staging: status.staging.clone(),
     }
 }
@@ -426,29 +425,46 @@ fn csv_response(name: &str, body: Body) -> Response {
     response
 }
 
-/// Every drift pair the filters select, streamed in chunks: the whole
-/// listing at 100,000 machines is never one string in memory.
+/// Every drift pair the filters select, streamed in chunks of 5,000 rows
+/// written by a blocking task: the whole listing of an unpatched fleet of
+/// 100,000 machines (millions of rows) is never in memory at once, and a
+/// client that goes away stops the writing.
 async fn drift_csv(State(shared): S, Query(mut q): Q) -> Response {
+    const CHUNK: usize = 5_000;
     let v = view(&shared).await;
     q.remove("page");
     q.remove("per");
-    let (_, rows, _) = match pages::drift_selection(&v, &q, None) {
-        Ok(x) => x,
-        Err(e) => return bad_query(Format::Json, &e, &v),
-    };
-    const CHUNK: usize = 5_000;
-    let chunks = rows.len().div_ceil(CHUNK);
-    let header = csv_bytes([pages::PAIR_CSV_HEADER]);
-    let stream = futures_util::stream::iter((0..chunks).map(move |k| {
-        let part = rows
-            .get(k * CHUNK..((k + 1) * CHUNK).min(rows.len()))
-            .unwrap_or_default();
-        csv_bytes(pages::drift_rows(&v, part).map(|r| pages::pair_csv_record(&r)))
-            .map_err(std::io::Error::other)
-    }));
-    let first = futures_util::stream::iter([header.map_err(std::io::Error::other)]);
-    use futures_util::StreamExt as _;
-    csv_response("drift.csv", Body::from_stream(first.chain(stream)))
+    if let Err(e) = pages::DriftQuery::new(&v, &q) {
+        return bad_query(Format::Json, &e, &v);
+    }
+    let (tx, rx) = tokio::sync::mpsc::channel::<Result<Vec<u8>, std::io::Error>>(4);
+    tokio::task::spawn_blocking(move || {
+        let Ok(query) = pages::DriftQuery::new(&v, &q) else {
+            return;
+        };
+        let header = csv_bytes([pages::PAIR_CSV_HEADER]).map_err(std::io::Error::other);
+        if tx.blocking_send(header).is_err() {
+            return;
+        }
+        let mut offset = 0;
+        while offset < query.total {
+            let pairs = query.pairs(offset, CHUNK);
+            if pairs.is_empty() {
+                break;
+            }
+            offset += pairs.len();
+            let chunk =
+                csv_bytes(pages::drift_rows(&v, &pairs).map(|r| pages::pair_csv_record(&r)))
+                    .map_err(std::io::Error::other);
+            if tx.blocking_send(chunk).is_err() {
+                return;
+            }
+        }
+    });
+    let stream = futures_util::stream::unfold(rx, |mut rx| async move {
+        rx.recv().await.map(|chunk| (chunk, rx))
+    });
+    csv_response("drift.csv", Body::from_stream(stream))
 }
 
 async fn machines(State(shared): S, Query(q): Q, format: Format) -> Response {

@@ -345,154 +345,349 @@ const DRIFT_COLUMNS: [&str; 7] = [
     "machine", "ring", "patch", "severity", "state", "age", "deadline",
 ];
 
-/// The drift pairs the query selects, (machine, entry): the first `sorted`
-/// of them in the query's order (all of them with `None`).
-pub fn drift_selection(
-    v: &View,
-    q: &Query,
-    sorted: Option<usize>,
-) -> Result<(DriftFilters, Vec<(u32, u32)>, usize), QueryError> {
-    let ring_names: Vec<&str> = v.rings.iter().map(|r| r.key.as_str()).collect();
-    let ring = match param(q, "ring") {
-        None => None,
-        Some("(none)") => Some(None),
-        Some(r) => Some(Some(v.ring_position(r).ok_or_else(|| QueryError {
-            param: "ring",
-            message: format!(
-                "`{r}` is not a ring of the policy ({})",
-                ring_names.join(", ")
-            ),
-        })?)),
-    };
-    let group = match param(q, "group") {
-        None => None,
-        Some(g) => Some(v.group_position(g).ok_or_else(|| QueryError {
-            param: "group",
-            message: format!(
-                "`{g}` is not a machine group of the policy ({})",
-                v.groups.join(", ")
-            ),
-        })?),
-    };
-    let sev_names: Vec<&str> = SEVERITIES.iter().map(|s| severity_name(*s)).collect();
-    let severity = choice(q, "severity", &sev_names, parse_severity)?;
-    let state_names: Vec<&str> = Kind::DRIFT.iter().map(|k| k.name()).collect();
-    let state = choice(q, "state", &state_names, |s| {
-        Kind::parse(s).filter(|k| k.is_drift())
-    })?;
-    let age = choice(q, "age", &AGE_BUCKETS, |s| {
-        AGE_BUCKETS.iter().copied().find(|a| *a == s)
-    })?;
-    let text = param(q, "q").map(str::to_lowercase);
-    let (sort, desc) = sort_param(q, &DRIFT_COLUMNS, "severity")?;
+/// How drift pairs are ordered: by a key of the entry (severity, state,
+/// age, deadline, patch), then host name; or by the machine (host name,
+/// ring), then the machine's entries in plan order.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Order {
+    Entry,
+    Machine,
+}
 
-    let mut rows: Vec<(u32, u32)> = v
-        .drift
-        .iter()
-        .copied()
-        .filter(|&(mi, ei)| {
-            let m = &v.machines[mi as usize];
-            let e = v.entry(ei);
-            if ring.is_some_and(|r| r != m.ring) {
-                return false;
+/// A drift query, evaluated once per request: which machines and which
+/// entries it selects, and how many pairs that makes, counted per shared
+/// list and multiplied by its machines, so that a page costs a walk over the
+/// machines, not over every machine-patch pair (millions of them for an
+/// unpatched fleet of 100,000).
+#[derive(Debug)]
+pub struct DriftQuery<'v> {
+    v: &'v View,
+    pub filters: DriftFilters,
+    /// Machines in listing order, with whether the text search matched the machine itself.
+    machines: Vec<(u32, bool)>,
+    /// Per entry: selected by severity, state and age (and a drift kind).
+    entry_ok: Vec<bool>,
+    /// Per entry: the text search matches its patch or package (true without a search).
+    entry_text: Vec<bool>,
+    order: Order,
+    desc: bool,
+    /// With [`Order::Entry`]: per list, its selected drift entries by key, for
+    /// machines the search matched (`.0`) and for the others (`.1`).
+    keyed: HashMap<u32, (Vec<(u64, u32)>, Vec<(u64, u32)>)>,
+    /// With [`Order::Entry`]: every key and its number of pairs, in order.
+    keys: Vec<(u64, usize)>,
+    pub total: usize,
+}
+
+impl<'v> DriftQuery<'v> {
+    pub fn new(v: &'v View, q: &Query) -> Result<DriftQuery<'v>, QueryError> {
+        let ring_names: Vec<&str> = v.rings.iter().map(|r| r.key.as_str()).collect();
+        let ring = match param(q, "ring") {
+            None => None,
+            Some("(none)") => Some(None),
+            Some(r) => Some(Some(v.ring_position(r).ok_or_else(|| QueryError {
+                param: "ring",
+                message: format!(
+                    "`{r}` is not a ring of the policy ({})",
+                    ring_names.join(", ")
+                ),
+            })?)),
+        };
+        let group = match param(q, "group") {
+            None => None,
+            Some(g) => Some(v.group_position(g).ok_or_else(|| QueryError {
+                param: "group",
+                message: format!(
+                    "`{g}` is not a machine group of the policy ({})",
+                    v.groups.join(", ")
+                ),
+            })?),
+        };
+        let sev_names: Vec<&str> = SEVERITIES.iter().map(|s| severity_name(*s)).collect();
+        let severity = choice(q, "severity", &sev_names, parse_severity)?;
+        let state_names: Vec<&str> = Kind::DRIFT.iter().map(|k| k.name()).collect();
+        let state = choice(q, "state", &state_names, |s| {
+            Kind::parse(s).filter(|k| k.is_drift())
+        })?;
+        let age = choice(q, "age", &AGE_BUCKETS, |s| {
+            AGE_BUCKETS.iter().copied().find(|a| *a == s)
+        })?;
+        let text = param(q, "q").map(str::to_lowercase);
+        let (sort, desc) = sort_param(q, &DRIFT_COLUMNS, "severity")?;
+        let filters = DriftFilters {
+            ring: param(q, "ring").map(str::to_owned),
+            group: param(q, "group").map(str::to_owned),
+            severity: severity.map(|s| severity_name(s).to_owned()),
+            state: state.map(|s| s.name().to_owned()),
+            age: age.map(str::to_owned),
+            q: param(q, "q").map(str::to_owned),
+            sort,
+            order: if desc { "desc" } else { "asc" },
+        };
+
+        let patch_hit: Vec<bool> = v
+            .patches
+            .iter()
+            .map(|p| {
+                text.as_ref()
+                    .is_none_or(|t| p.id.to_lowercase().contains(t.as_str()))
+            })
+            .collect();
+        let patch_age: Vec<&str> = v
+            .patches
+            .iter()
+            .map(|p| age_bucket(p.released, v.now))
+            .collect();
+        let mut entry_ok = Vec::with_capacity(v.entries.len());
+        let mut entry_text = Vec::with_capacity(v.entries.len());
+        for e in &v.entries {
+            let patch = e.patch.map(|p| p as usize);
+            entry_ok.push(
+                e.kind.is_drift()
+                    && severity.is_none_or(|s| s == e.severity)
+                    && state.is_none_or(|s| s == e.kind)
+                    && age.is_none_or(|a| patch.map_or("undated", |p| patch_age[p]) == a),
+            );
+            entry_text.push(match (&text, patch, e.package.as_deref()) {
+                (None, _, _) => true,
+                (Some(_), Some(p), _) => patch_hit[p],
+                (Some(t), None, Some(pkg)) => pkg.to_lowercase().contains(t.as_str()),
+                (Some(_), None, None) => false,
+            });
+        }
+
+        let mut order: Vec<u32> = v.by_hostname.clone();
+        let by_machine = matches!(sort, "machine" | "ring");
+        if sort == "ring" {
+            // Stable: host names stay in order within a ring.
+            order.sort_by_key(|&m| v.ring_key(v.machines[m as usize].ring));
+        }
+        if by_machine && desc {
+            order.reverse();
+        }
+        let machines: Vec<(u32, bool)> = order
+            .into_iter()
+            .filter_map(|i| {
+                let m = &v.machines[i as usize];
+                let selected =
+                    ring.is_none_or(|r| r == m.ring) && group.is_none_or(|g| m.groups.contains(&g));
+                let hit = text.as_ref().is_none_or(|t| {
+                    m.hostname.to_lowercase().contains(t.as_str())
+                        || m.id.to_lowercase().contains(t.as_str())
+                });
+                selected.then_some((i, hit))
+            })
+            .collect();
+
+        let mut query = DriftQuery {
+            v,
+            filters,
+            machines,
+            entry_ok,
+            entry_text,
+            order: if by_machine {
+                Order::Machine
+            } else {
+                Order::Entry
+            },
+            desc,
+            keyed: HashMap::new(),
+            keys: Vec::new(),
+            total: 0,
+        };
+        match query.order {
+            Order::Machine => {
+                query.total = (0..query.machines.len()).map(|k| query.count_of(k)).sum();
             }
-            if group.is_some_and(|g| !m.groups.contains(&g)) {
-                return false;
+            Order::Entry => query.count_by_key(sort),
+        }
+        Ok(query)
+    }
+
+    fn selected(&self, e: u32, machine_hit: bool) -> bool {
+        self.entry_ok[e as usize] && (machine_hit || self.entry_text[e as usize])
+    }
+
+    /// The selected entries of the `k`th machine of the listing, in plan order.
+    fn entries_of(&self, k: usize) -> impl Iterator<Item = u32> + '_ {
+        let (m, hit) = self.machines[k];
+        let row = &self.v.machines[m as usize];
+        let list = &self.v.lists[row.list as usize];
+        list.drift
+            .iter()
+            .copied()
+            .chain(row.software.clone())
+            .filter(move |&e| self.selected(e, hit))
+    }
+
+    fn count_of(&self, k: usize) -> usize {
+        self.entries_of(k).count()
+    }
+
+    /// The sort key of an entry: smaller first (before `desc`).
+    fn key(&self, sort: &str, e: u32) -> u64 {
+        let v = self.v;
+        let entry = v.entry(e);
+        let secs = |t: Option<Timestamp>| {
+            t.map_or(u64::from(u32::MAX), |t| {
+                u64::try_from(t.as_second())
+                    .unwrap_or(0)
+                    .min(u64::from(u32::MAX) - 1)
+            })
+        };
+        let patch = entry.patch.and_then(|p| v.patches.get(p as usize));
+        match sort {
+            "state" => entry.kind as u64,
+            "age" => secs(patch.and_then(|p| p.released)),
+            "deadline" => secs(entry.deadline),
+            // Patch ids in order; software findings after every patch.
+            "patch" => entry
+                .patch
+                .map_or(u64::MAX, |p| u64::from(v.patch_rank[p as usize])),
+            _ => ((entry.severity as u64) << 33) | secs(entry.deadline),
+        }
+    }
+
+    /// Counts the pairs of every key: per shared list and whether the search
+    /// matched the machine, times the machines that use it that way.
+    fn count_by_key(&mut self, sort: &str) {
+        let mut uses: HashMap<(u32, bool), usize> = HashMap::new();
+        let mut counts: HashMap<u64, usize> = HashMap::new();
+        for &(m, hit) in &self.machines {
+            let row = &self.v.machines[m as usize];
+            *uses.entry((row.list, hit)).or_default() += 1;
+            for e in row.software.clone() {
+                if self.selected(e, hit) {
+                    *counts.entry(self.key(sort, e)).or_default() += 1;
+                }
             }
-            if severity.is_some_and(|s| s != e.severity) {
-                return false;
+        }
+        let mut keyed: HashMap<u32, (Vec<(u64, u32)>, Vec<(u64, u32)>)> = HashMap::new();
+        for (&(list, hit), &n) in &uses {
+            let slot = keyed.entry(list).or_default();
+            let mut entries: Vec<(u64, u32)> = self.v.lists[list as usize]
+                .drift
+                .iter()
+                .filter(|&&e| self.selected(e, hit))
+                .map(|&e| (self.key(sort, e), e))
+                .collect();
+            entries.sort_unstable();
+            for (k, _) in &entries {
+                *counts.entry(*k).or_default() += n;
             }
-            if state.is_some_and(|s| s != e.kind) {
-                return false;
+            if hit {
+                slot.0 = entries;
+            } else {
+                slot.1 = entries;
             }
-            let patch = e.patch.and_then(|p| v.patches.get(p as usize));
-            if let Some(a) = age
-                && age_bucket(patch.and_then(|p| p.released), v.now) != a
-            {
-                return false;
-            }
-            if let Some(t) = &text {
-                let hit = m.hostname.to_lowercase().contains(t.as_str())
-                    || m.id.to_lowercase().contains(t.as_str())
-                    || patch.is_some_and(|p| p.id.to_lowercase().contains(t.as_str()))
-                    || e.package
-                        .as_deref()
-                        .is_some_and(|p| p.to_lowercase().contains(t.as_str()));
-                if !hit {
+        }
+        let mut keys: Vec<(u64, usize)> = counts.into_iter().collect();
+        keys.sort_unstable();
+        if self.desc {
+            keys.reverse();
+        }
+        self.total = keys.iter().map(|(_, n)| n).sum();
+        self.keys = keys;
+        self.keyed = keyed;
+    }
+
+    /// The selected pairs of machine `k` (listing position) whose entry has `key`.
+    fn keyed_pairs(
+        &self,
+        k: usize,
+        key: u64,
+        sort: &str,
+        out: &mut impl FnMut(u32, u32) -> bool,
+    ) -> bool {
+        let (m, hit) = self.machines[k];
+        let row = &self.v.machines[m as usize];
+        if let Some((matched, other)) = self.keyed.get(&row.list) {
+            let list = if hit { matched } else { other };
+            let from = list.partition_point(|(x, _)| *x < key);
+            for &(x, e) in &list[from..] {
+                if x != key {
+                    break;
+                }
+                if !out(m, e) {
                     return false;
                 }
             }
-            true
-        })
-        .collect();
-    let end = sorted.unwrap_or(usize::MAX);
-    let cmp = |a: &(u32, u32), b: &(u32, u32)| {
-        let (ma, ea) = (&v.machines[a.0 as usize], v.entry(a.1));
-        let (mb, eb) = (&v.machines[b.0 as usize], v.entry(b.1));
-        let patch_id = |e: &Entry| {
-            e.patch
-                .and_then(|p| v.patches.get(p as usize))
-                .map(|p| p.id.as_str())
-        };
-        let released = |e: &Entry| {
-            e.patch
-                .and_then(|p| v.patches.get(p as usize))
-                .and_then(|p| p.released)
-        };
-        let primary = match sort {
-            "machine" => ma.hostname.cmp(&mb.hostname),
-            "ring" => v.ring_key(ma.ring).cmp(&v.ring_key(mb.ring)),
-            "patch" => patch_id(ea)
-                .cmp(&patch_id(eb))
-                .then(ea.package.cmp(&eb.package)),
-            "state" => ea.kind.cmp(&eb.kind),
-            // Oldest first: the earliest release date.
-            "age" => released(ea)
-                .map(|t| t.as_second())
-                .unwrap_or(i64::MAX)
-                .cmp(&released(eb).map(|t| t.as_second()).unwrap_or(i64::MAX)),
-            "deadline" => ea
-                .deadline
-                .map(|t| t.as_second())
-                .unwrap_or(i64::MAX)
-                .cmp(&eb.deadline.map(|t| t.as_second()).unwrap_or(i64::MAX)),
-            _ => ea.severity.cmp(&eb.severity).then_with(|| {
-                ea.deadline
-                    .map(|t| t.as_second())
-                    .unwrap_or(i64::MAX)
-                    .cmp(&eb.deadline.map(|t| t.as_second()).unwrap_or(i64::MAX))
-            }),
-        };
-        let primary = if desc { primary.reverse() } else { primary };
-        primary
-            .then_with(|| ma.hostname.cmp(&mb.hostname))
-            .then(a.cmp(b))
-    };
-    sort_prefix(&mut rows, end, cmp);
-    let filters = DriftFilters {
-        ring: param(q, "ring").map(str::to_owned),
-        group: param(q, "group").map(str::to_owned),
-        severity: severity.map(|s| severity_name(s).to_owned()),
-        state: state.map(|s| s.name().to_owned()),
-        age: age.map(str::to_owned),
-        q: param(q, "q").map(str::to_owned),
-        sort,
-        order: if desc { "desc" } else { "asc" },
-    };
-    Ok((filters, rows, end))
+        }
+        for e in row.software.clone() {
+            if self.selected(e, hit) && self.key(sort, e) == key && !out(m, e) {
+                return false;
+            }
+        }
+        true
+    }
+
+    /// `limit` pairs from position `offset` of the query's order.
+    pub fn pairs(&self, offset: usize, limit: usize) -> Vec<(u32, u32)> {
+        let mut out = Vec::with_capacity(limit.min(self.total));
+        if limit == 0 || offset >= self.total {
+            return out;
+        }
+        match self.order {
+            Order::Machine => {
+                let mut skip = offset;
+                for k in 0..self.machines.len() {
+                    // Whole machines before the page are skipped by count.
+                    let n = self.count_of(k);
+                    if skip >= n {
+                        skip -= n;
+                        continue;
+                    }
+                    let m = self.machines[k].0;
+                    for e in self.entries_of(k).skip(skip) {
+                        out.push((m, e));
+                        if out.len() == limit {
+                            return out;
+                        }
+                    }
+                    skip = 0;
+                }
+            }
+            Order::Entry => {
+                // Whole keys before the page are skipped by count.
+                let mut first = 0;
+                let mut skip = offset;
+                while first < self.keys.len() && self.keys[first].1 <= skip {
+                    skip -= self.keys[first].1;
+                    first += 1;
+                }
+                let sort = self.filters.sort;
+                let mut emit = |m: u32, e: u32| {
+                    if skip > 0 {
+                        skip -= 1;
+                        true
+                    } else {
+                        out.push((m, e));
+                        out.len() < limit
+                    }
+                };
+                'keys: for &(key, _) in &self.keys[first..] {
+                    for k in 0..self.machines.len() {
+                        if !self.keyed_pairs(k, key, sort, &mut emit) {
+                            break 'keys;
+                        }
+                    }
+                }
+            }
+        }
+        out
+    }
 }
 
 pub fn drift(v: &View, q: &Query) -> Result<DriftPage, QueryError> {
     let (page, per) = paging(q, 100)?;
-    let (filters, rows, _) = drift_selection(v, q, Some(page.saturating_mul(per)))?;
-    let paging = finish_paging(page, per, rows.len())?;
-    let start = (page - 1) * per;
-    let shown: Vec<PairRow> = rows
-        .iter()
-        .skip(start)
-        .take(per)
-        .map(|&(mi, ei)| pair_row(v, &v.machines[mi as usize], v.entry(ei)))
+    let query = DriftQuery::new(v, q)?;
+    let paging = finish_paging(page, per, query.total)?;
+    let shown: Vec<PairRow> = query
+        .pairs((page - 1) * per, per)
+        .into_iter()
+        .map(|(mi, ei)| pair_row(v, &v.machines[mi as usize], v.entry(ei)))
         .collect();
+    let filters = query.filters;
     let mut links = links(
         "/drift",
         q,
@@ -544,7 +739,7 @@ pub fn drift(v: &View, q: &Query) -> Result<DriftPage, QueryError> {
     })
 }
 
-/// Every pair of the drift query as rows (for CSV), in its order.
+/// Pairs as rows (for CSV), in the order given.
 pub fn drift_rows<'v>(v: &'v View, rows: &'v [(u32, u32)]) -> impl Iterator<Item = PairRow> + 'v {
     rows.iter()
         .map(move |&(mi, ei)| pair_row(v, &v.machines[mi as usize], v.entry(ei)))
@@ -979,22 +1174,51 @@ pub fn patch(
         Kind::parse(s).filter(|k| listed.contains(k))
     })?;
     let (page, per) = paging(q, 100)?;
-    let mut pairs: Vec<(u32, u32)> = Vec::new();
-    for (mi, m) in v.machines.iter().enumerate() {
-        for e in m.entries.clone() {
-            let entry = v.entry(e);
-            if entry.patch == Some(k) && state.is_none_or(|s| s == entry.kind) {
-                pairs.push((u32::try_from(mi).unwrap_or(u32::MAX), e));
-            }
+    // The patch's entries in each shared list, then the machines in host
+    // name order: a walk over the machines, not over every pair.
+    let mut in_list: HashMap<u32, Vec<u32>> = HashMap::new();
+    for (l, list) in v.lists.iter().enumerate() {
+        let found: Vec<u32> = list
+            .entries
+            .clone()
+            .filter(|&e| {
+                let entry = v.entry(e);
+                entry.patch == Some(k) && state.is_none_or(|s| s == entry.kind)
+            })
+            .collect();
+        if !found.is_empty() {
+            in_list.insert(u32::try_from(l).unwrap_or(u32::MAX), found);
         }
     }
-    let paging = finish_paging(page, per, pairs.len())?;
-    let machines = pairs
+    let total: usize = v
+        .lists
         .iter()
-        .skip((page - 1) * per)
-        .take(per)
-        .map(|&(mi, e)| pair_row(v, &v.machines[mi as usize], v.entry(e)))
-        .collect();
+        .enumerate()
+        .filter_map(|(l, list)| {
+            let n = in_list.get(&u32::try_from(l).ok()?)?.len();
+            Some(n * list.machines as usize)
+        })
+        .sum();
+    let paging = finish_paging(page, per, total)?;
+    let mut skip = (page - 1) * per;
+    let mut machines = Vec::with_capacity(per);
+    'walk: for &mi in &v.by_hostname {
+        let m = &v.machines[mi as usize];
+        let Some(entries) = in_list.get(&m.list) else {
+            continue;
+        };
+        if skip >= entries.len() {
+            skip -= entries.len();
+            continue;
+        }
+        for &e in &entries[skip..] {
+            machines.push(pair_row(v, m, v.entry(e)));
+            if machines.len() == per {
+                break 'walk;
+            }
+        }
+        skip = 0;
+    }
     let rings = p
         .by_ring
         .iter()
@@ -1169,26 +1393,48 @@ pub fn percent(part: usize, whole: usize) -> f64 {
     }
 }
 
+/// Missing approved patches by severity, from the plan's compliance.
+pub fn by_severity(v: &View) -> Vec<MissingRow> {
+    v.compliance
+        .by_severity
+        .iter()
+        .map(|(s, m)| MissingRow {
+            name: severity_name(*s).to_owned(),
+            missing: m.missing,
+            overdue: m.overdue,
+        })
+        .collect()
+}
+
 pub fn reports(v: &View, trend: Vec<TrendPoint>) -> Reports {
+    // Past their deadline: per shared list, times its machines.
     let mut past: BTreeMap<u32, (usize, Timestamp)> = BTreeMap::new();
-    let mut prohibited = Vec::new();
-    for &(mi, ei) in &v.drift {
-        let e = v.entry(ei);
-        let m = &v.machines[mi as usize];
-        if let (Some(p), Some(d)) = (e.patch, e.deadline)
-            && d <= v.now
-        {
-            let slot = past.entry(p).or_insert((0, d));
-            slot.0 += 1;
-            slot.1 = slot.1.min(d);
+    for list in &v.lists {
+        for &e in &list.drift {
+            let e = v.entry(e);
+            if let (Some(p), Some(d)) = (e.patch, e.deadline)
+                && d <= v.now
+            {
+                let slot = past.entry(p).or_insert((0, d));
+                slot.0 += list.machines as usize;
+                slot.1 = slot.1.min(d);
+            }
         }
-        if e.kind == Kind::RemoveSoftware {
-            prohibited.push(Prohibited {
-                machine: m.id.clone(),
-                hostname: m.hostname.clone(),
-                package: e.package.as_deref().unwrap_or_default().to_owned(),
-                reason: e.reason.to_string(),
-            });
+    }
+    // Prohibited software is each machine's own.
+    let mut prohibited = Vec::new();
+    for &mi in &v.by_hostname {
+        let m = &v.machines[mi as usize];
+        for e in m.software.clone() {
+            let e = v.entry(e);
+            if e.kind == Kind::RemoveSoftware {
+                prohibited.push(Prohibited {
+                    machine: m.id.clone(),
+                    hostname: m.hostname.clone(),
+                    package: e.package.as_deref().unwrap_or_default().to_owned(),
+                    reason: e.reason.to_string(),
+                });
+            }
         }
     }
     let mut past_deadline: Vec<PastDeadline> = past
@@ -1208,16 +1454,7 @@ pub fn reports(v: &View, trend: Vec<TrendPoint>) -> Reports {
     Reports {
         by_group: tally_rows(&v.compliance.by_group),
         by_ring: tally_rows(&v.compliance.by_ring),
-        by_severity: v
-            .compliance
-            .by_severity
-            .iter()
-            .map(|(s, m)| MissingRow {
-                name: severity_name(*s).to_owned(),
-                missing: m.missing,
-                overdue: m.overdue,
-            })
-            .collect(),
+        by_severity: by_severity(v),
         by_age: AGE_BUCKETS
             .iter()
             .filter_map(|a| {
@@ -1362,5 +1599,168 @@ pub fn trend_point(v: &View) -> TrendPoint {
         drifting: v.totals.drifting,
         overdue: v.totals.overdue,
         drift_pairs: v.totals.drift_pairs,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn q(pairs: &[(&str, &str)]) -> Query {
+        pairs
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+            .collect()
+    }
+
+    #[test]
+    fn a_sorted_prefix_is_the_prefix_of_the_sorted_list() {
+        // A deterministic scramble of 0..1000 with repeats.
+        let items: Vec<u32> = (0..1000u32).map(|i| (i * 7_919 + 13) % 377).collect();
+        let mut full = items.clone();
+        full.sort_unstable();
+        for end in [0, 1, 2, 99, 100, 376, 999, 1000, 5000] {
+            let mut partial = items.clone();
+            sort_prefix(&mut partial, end, u32::cmp);
+            let n = end.min(items.len());
+            assert_eq!(partial[..n], full[..n], "end {end}");
+            let mut rest = partial.clone();
+            rest.sort_unstable();
+            assert_eq!(rest, full, "end {end}: nothing lost or duplicated");
+        }
+    }
+
+    #[test]
+    fn links_keep_the_filters_and_encode_them() {
+        let query = q(&[
+            ("ring", "servers/canary"),
+            ("q", "a b&c"),
+            ("page", "3"),
+            ("empty", ""),
+        ]);
+        assert_eq!(
+            link(
+                "/drift",
+                &query,
+                &[("page", String::new()), ("sort", "machine".into())]
+            ),
+            "/drift?q=a%20b%26c&ring=servers%2Fcanary&sort=machine"
+        );
+        assert_eq!(link("/drift", &Query::new(), &[]), "/drift");
+        assert_eq!(
+            encode_path("openssl/3.0.22-1~deb12u2"),
+            "openssl/3.0.22-1~deb12u2"
+        );
+        assert_eq!(encode_path("a+b/c d"), "a%2Bb/c%20d");
+    }
+
+    #[test]
+    fn paging_says_what_is_wrong_with_a_page() {
+        assert_eq!(paging(&q(&[]), 100), Ok((1, 100)));
+        assert_eq!(
+            paging(&q(&[("page", "2"), ("per", "50")]), 100),
+            Ok((2, 50))
+        );
+        let e = paging(&q(&[("page", "0")]), 100).expect_err("page 0");
+        assert_eq!(
+            e.to_string(),
+            "query parameter `page`: `0` is not a whole number of at least 1"
+        );
+        let e = paging(&q(&[("per", "501")]), 100).expect_err("too many");
+        assert_eq!(
+            e.to_string(),
+            "query parameter `per`: at most 500 rows a page"
+        );
+        assert_eq!(
+            finish_paging(1, 100, 0).map(|p| p.pages),
+            Ok(1),
+            "an empty list has one page"
+        );
+        assert_eq!(finish_paging(3, 100, 201).map(|p| p.pages), Ok(3));
+        let e = finish_paging(4, 100, 201).expect_err("past the end");
+        assert_eq!(
+            e.to_string(),
+            "query parameter `page`: page 4 is past the last page, 3"
+        );
+    }
+
+    #[test]
+    fn sort_links_flip_the_order_of_the_current_column_only() {
+        let p = finish_paging(2, 10, 35).expect("paging");
+        let l = links(
+            "/machines",
+            &q(&[("sort", "drift"), ("page", "2")]),
+            &p,
+            &["hostname", "drift"],
+            "drift",
+            false,
+        );
+        assert_eq!(l.sort["drift"], "/machines?order=desc&sort=drift");
+        assert_eq!(l.sort["hostname"], "/machines?order=asc&sort=hostname");
+        assert_eq!(l.prev.as_deref(), Some("/machines?sort=drift"));
+        assert_eq!(l.next.as_deref(), Some("/machines?page=3&sort=drift"));
+        assert_eq!(l.last.as_deref(), Some("/machines?page=4&sort=drift"));
+        let e = sort_param(&q(&[("sort", "color")]), &["hostname", "drift"], "hostname")
+            .expect_err("unknown");
+        assert_eq!(
+            e.to_string(),
+            "query parameter `sort`: `color` is not one of hostname, drift"
+        );
+    }
+
+    #[test]
+    fn percentages_round_down_and_an_empty_whole_is_complete() {
+        assert_eq!(percent(2, 3), 66.6);
+        assert_eq!(percent(999, 1000), 99.9);
+        assert_eq!(percent(0, 0), 100.0);
+    }
+
+    #[test]
+    fn every_report_downloads_with_a_header_row() {
+        let r = Reports {
+            by_group: vec![TallyRow {
+                name: "web".into(),
+                total: 4,
+                compliant: 3,
+                percent: 75.0,
+            }],
+            by_ring: Vec::new(),
+            by_severity: vec![MissingRow {
+                name: "critical".into(),
+                missing: 2,
+                overdue: 1,
+            }],
+            by_age: Vec::new(),
+            remediation: Vec::new(),
+            past_deadline: Vec::new(),
+            prohibited: vec![Prohibited {
+                machine: "m-1".into(),
+                hostname: "web, \"one\"".into(),
+                package: "telnetd 0.17".into(),
+                reason: "cleartext".into(),
+            }],
+            trend: Vec::new(),
+        };
+        for name in REPORTS {
+            let rows = report_csv(&r, name).unwrap_or_else(|| panic!("{name}"));
+            assert!(!rows.is_empty(), "{name} has a header");
+        }
+        assert_eq!(
+            report_csv(&r, "compliance-by-group"),
+            Some(vec![
+                vec![
+                    "group".to_owned(),
+                    "machines".into(),
+                    "compliant".into(),
+                    "percent".into()
+                ],
+                vec!["web".to_owned(), "4".into(), "3".into(), "75".into()],
+            ])
+        );
+        assert_eq!(
+            report_csv(&r, "prohibited-software").map(|x| x[1][1].clone()),
+            Some("web, \"one\"".to_owned())
+        );
+        assert_eq!(report_csv(&r, "nothing"), None);
     }
 }

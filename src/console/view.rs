@@ -178,6 +178,24 @@ pub struct Entry {
     pub reason: Box<str>,
 }
 
+/// One distinct list of patch entries, shared by every machine planned alike
+/// (same inventory, ring, window and exclusions). At 100,000 machines there
+/// are a few thousand: pages count and filter per list, then multiply by its
+/// machines, instead of walking every machine-patch pair.
+#[derive(Debug, Clone, Default)]
+pub struct ListRow {
+    pub entries: Range<u32>,
+    /// Its entries that are drift, in entry order.
+    pub drift: Vec<u32>,
+    /// Of those, past their deadline.
+    pub overdue: u32,
+    /// Whether something approved is still to be installed (scheduled, held or failed).
+    pub required: bool,
+    pub pending_reboot: bool,
+    /// The machines that use it.
+    pub machines: u32,
+}
+
 /// One machine.
 #[derive(Debug, Clone)]
 pub struct MachineRow {
@@ -205,7 +223,10 @@ pub struct MachineRow {
     pub reboot_required: bool,
     pub inventory: String,
     pub packages: usize,
-    /// Its patch entries (shared with machines planned alike) and its own software findings.
+    /// Its list of patch entries, by position in [`View::lists`] (shared with
+    /// machines planned alike), that list's range of [`View::entries`], and
+    /// its own software findings.
+    pub list: u32,
     pub entries: Range<u32>,
     pub software: Range<u32>,
     pub drift: u32,
@@ -343,8 +364,12 @@ pub struct View {
     pub entries: Vec<Entry>,
     pub patches: Vec<PatchRow>,
     pub patch_ids: HashMap<String, u32>,
-    /// Every pair that differs from the plan: (machine, entry), in machine order.
-    pub drift: Vec<(u32, u32)>,
+    /// Each patch's position when patches are sorted by id.
+    pub patch_rank: Vec<u32>,
+    /// The distinct lists of patch entries machines share.
+    pub lists: Vec<ListRow>,
+    /// Machines by host name (then id): the order listings walk.
+    pub by_hostname: Vec<u32>,
     pub groups: Vec<String>,
     /// `rollout/ring`.
     pub rings: Vec<RingRow>,
@@ -388,7 +413,9 @@ impl View {
             entries: Vec::new(),
             patches: Vec::new(),
             patch_ids: HashMap::new(),
-            drift: Vec::new(),
+            patch_rank: Vec::new(),
+            lists: Vec::new(),
+            by_hostname: Vec::new(),
             groups: Vec::new(),
             rings: Vec::new(),
             rollouts: Vec::new(),
@@ -594,10 +621,10 @@ impl<'a> Builder<'a> {
         }
 
         // Entries of each distinct shared list, rendered once.
-        let mut lists: HashMap<*const (), Range<u32>> = HashMap::new();
+        let mut list_ids: HashMap<*const (), u32> = HashMap::new();
+        let mut lists: Vec<ListRow> = Vec::new();
         let mut machines: Vec<MachineRow> = Vec::with_capacity(plan.machines.len());
         let mut by_id = HashMap::with_capacity(plan.machines.len());
-        let mut drift = Vec::new();
         let mut totals = Totals::default();
         let stale_after = interval.checked_mul(2).unwrap_or(SignedDuration::MAX);
         for mp in &plan.machines {
@@ -606,8 +633,8 @@ impl<'a> Builder<'a> {
             };
             let rollout = plan.rollouts.iter().find(|r| Some(r.name) == mp.rollout);
             let key = list_identity(&mp.patches);
-            let entries = match lists.get(&key) {
-                Some(r) => r.clone(),
+            let list = match list_ids.get(&key) {
+                Some(&l) => l,
                 None => {
                     let start = self.entries.len();
                     for p in mp.patches.iter() {
@@ -637,8 +664,24 @@ impl<'a> Builder<'a> {
                         });
                     }
                     let range = to_u32(start)..to_u32(self.entries.len());
-                    lists.insert(key, range.clone());
-                    range
+                    let mut row = ListRow {
+                        entries: range.clone(),
+                        ..ListRow::default()
+                    };
+                    for e in range {
+                        let entry = &self.entries[e as usize];
+                        if entry.kind.is_drift() {
+                            row.drift.push(e);
+                            row.overdue += u32::from(entry.deadline.is_some_and(|d| d <= now));
+                        }
+                        row.required |=
+                            matches!(entry.kind, Kind::Failed | Kind::Scheduled | Kind::Held);
+                        row.pending_reboot |= entry.kind == Kind::PendingReboot;
+                    }
+                    let l = to_u32(lists.len());
+                    lists.push(row);
+                    list_ids.insert(key, l);
+                    l
                 }
             };
             let start = self.entries.len();
@@ -668,20 +711,11 @@ impl<'a> Builder<'a> {
                 (Some(r), Some(g)) => ring_ids.get(&(r.to_owned(), g.to_owned())).copied(),
                 _ => None,
             };
-            let mut drift_count = 0;
-            let mut overdue = 0;
-            let mut required = false;
-            for e in entries.clone().chain(software.clone()) {
-                let entry = &self.entries[e as usize];
-                if entry.kind.is_drift() {
-                    drift.push((index, e));
-                    drift_count += 1;
-                    if entry.deadline.is_some_and(|d| d <= now) {
-                        overdue += 1;
-                    }
-                }
-                required |= matches!(entry.kind, Kind::Failed | Kind::Scheduled | Kind::Held);
-            }
+            let shared = &mut lists[list as usize];
+            shared.machines += 1;
+            // Software findings are always drift; none has a deadline.
+            let drift_count = to_u32(shared.drift.len()) + to_u32(software.len());
+            let overdue = shared.overdue;
             let standing = if !mp.compliant {
                 Standing::Overdue
             } else if drift_count > 0 {
@@ -702,15 +736,12 @@ impl<'a> Builder<'a> {
             totals.stale += usize::from(stale);
             totals.drift_pairs += drift_count as usize;
             if let Some(r) = ring.and_then(|r| rings.get_mut(usize::from(r)))
-                && !required
+                && !shared.required
             {
                 r.done += 1;
             }
             let inventory = fleet.inventory_of(m);
-            let pending_reboot = m.reboot_required
-                || entries
-                    .clone()
-                    .any(|e| self.entries[e as usize].kind == Kind::PendingReboot);
+            let pending_reboot = m.reboot_required || shared.pending_reboot;
             totals.pending_reboot += usize::from(pending_reboot);
             machines.push(MachineRow {
                 id: m.id.clone(),
@@ -745,29 +776,42 @@ impl<'a> Builder<'a> {
                 reboot_required: pending_reboot,
                 inventory: m.inventory.as_str().to_owned(),
                 packages: inventory.map_or(0, |i| i.len()),
-                entries,
+                list,
+                entries: lists[list as usize].entries.clone(),
                 software,
                 drift: drift_count,
                 overdue,
             });
             by_id.insert(m.id.clone(), index);
         }
+        let mut by_hostname: Vec<u32> = (0..to_u32(machines.len())).collect();
+        by_hostname.sort_by(|a, b| {
+            let (x, y) = (&machines[*a as usize], &machines[*b as usize]);
+            (&x.hostname, &x.id).cmp(&(&y.hostname, &y.id))
+        });
 
-        // Machines by state, for every patch: the listed states from the
-        // entries, installed ones from each distinct inventory's applicability.
+        // Machines by state, for every patch: the listed states from each
+        // list times its machines (per ring), installed ones from each
+        // distinct inventory's applicability.
+        let mut per_list_ring: HashMap<(u32, Option<u16>), usize> = HashMap::new();
         for m in &machines {
-            for e in m.entries.clone() {
+            *per_list_ring.entry((m.list, m.ring)).or_default() += 1;
+        }
+        for (&(list, ring), &n) in &per_list_ring {
+            for e in lists[list as usize].entries.clone() {
                 let entry = &self.entries[e as usize];
                 if let Some(p) = entry.patch.and_then(|p| self.patches.get_mut(p as usize)) {
-                    *p.counts.entry(entry.kind).or_default() += 1;
+                    *p.counts.entry(entry.kind).or_default() += n;
                     *p.by_ring
-                        .entry(m.ring)
+                        .entry(ring)
                         .or_default()
                         .entry(entry.kind)
-                        .or_default() += 1;
+                        .or_default() += n;
                 }
             }
         }
+        // Installed fixes are not in the plan's lists: count them from each
+        // distinct inventory's applicability, times its machines per ring.
         let mut per_inventory: HashMap<&str, HashMap<Option<u16>, usize>> = HashMap::new();
         for m in &machines {
             *per_inventory
@@ -839,16 +883,19 @@ impl<'a> Builder<'a> {
             })
             .collect();
 
-        // Exclusions, and what each holds back.
-        let mut excluded: Vec<(std::collections::HashSet<u32>, usize)> =
-            vec![Default::default(); policy.exclusions.len()];
-        for (k, m) in machines.iter().enumerate() {
-            for e in m.entries.clone() {
-                if let Some(x) = self.entries[e as usize].exclusion
-                    && let Some(slot) = excluded.get_mut(usize::from(x))
-                {
-                    slot.0.insert(to_u32(k));
-                    slot.1 += 1;
+        // Exclusions, and what each holds back: per list, times its machines.
+        let mut excluded: Vec<(usize, usize)> = vec![(0, 0); policy.exclusions.len()];
+        for list in &lists {
+            let mut held: HashMap<u16, usize> = HashMap::new();
+            for e in list.entries.clone() {
+                if let Some(x) = self.entries[e as usize].exclusion {
+                    *held.entry(x).or_default() += 1;
+                }
+            }
+            for (x, pairs) in held {
+                if let Some(slot) = excluded.get_mut(usize::from(x)) {
+                    slot.0 += list.machines as usize;
+                    slot.1 += pairs * list.machines as usize;
                 }
             }
         }
@@ -856,7 +903,7 @@ impl<'a> Builder<'a> {
             .exclusions
             .iter()
             .zip(excluded)
-            .map(|(d, (ms, pairs))| {
+            .map(|(d, (machines, pairs))| {
                 let until = d.spec.until.map(|u| u.end);
                 ExclusionRow {
                     name: d.name().to_owned(),
@@ -866,12 +913,22 @@ impl<'a> Builder<'a> {
                     until,
                     expired: until.is_some_and(|u| u <= now),
                     origin: format!("{}:{}", d.origin.file, d.origin.node.pos.line),
-                    machines: ms.len(),
+                    machines,
                     pairs,
                 }
             })
             .collect();
 
+        let mut sorted: Vec<u32> = (0..to_u32(self.patches.len())).collect();
+        sorted.sort_by(|a, b| {
+            self.patches[*a as usize]
+                .id
+                .cmp(&self.patches[*b as usize].id)
+        });
+        let mut patch_rank = vec![0; sorted.len()];
+        for (rank, p) in sorted.into_iter().enumerate() {
+            patch_rank[p as usize] = to_u32(rank);
+        }
         View {
             now,
             revision: revision.to_owned(),
@@ -880,8 +937,10 @@ impl<'a> Builder<'a> {
             by_id,
             entries: self.entries,
             patches: self.patches,
+            patch_rank,
             patch_ids: self.patch_ids,
-            drift,
+            lists,
+            by_hostname,
             groups,
             rings,
             rollouts,
@@ -900,4 +959,168 @@ fn list_identity<T>(list: &std::sync::Arc<[T]>) -> *const () {
 
 fn to_u32(n: usize) -> u32 {
     u32::try_from(n).unwrap_or(u32::MAX)
+}
+
+#[cfg(test)]
+mod tests {
+    use fixpoint_core::catalog::{Advisory, Catalog, Platform};
+    use fixpoint_core::fleet::{DirectoryFacts, InstalledPackage, Inventory, Machine, OsFacts};
+
+    use super::*;
+
+    const POLICY: &str = r#"
+apiVersion: fixpoint.dev/v1alpha1
+kind: MachineGroup
+metadata: {name: web}
+spec: {match: {labels: {role: web}}}
+---
+apiVersion: fixpoint.dev/v1alpha1
+kind: ApprovalPolicy
+metadata: {name: all}
+spec:
+  rules: [{match: {classification: [security]}, approveAfter: 0d}]
+---
+apiVersion: fixpoint.dev/v1alpha1
+kind: Rollout
+metadata: {name: default}
+spec:
+  approval: all
+  rings: [{name: everyone, groups: [all], delay: 0d}]
+  deadline: 30d
+---
+apiVersion: fixpoint.dev/v1alpha1
+kind: Exclusion
+metadata: {name: web-curl}
+spec:
+  machines: {groups: [web]}
+  patches: {packages: [curl]}
+  reason: "<b>vendor</b> says no"
+  owner: web-team
+---
+apiVersion: fixpoint.dev/v1alpha1
+kind: SoftwarePolicy
+metadata: {name: banned}
+spec:
+  absent: [{package: telnetd}]
+"#;
+
+    fn now() -> Timestamp {
+        "2026-12-04T12:00:00Z".parse().expect("instant")
+    }
+
+    fn catalog() -> Catalog {
+        let advisories: Vec<Advisory> = serde_json::from_value(serde_json::json!([{
+            "reference": {"source": "debian-security", "id": "DSA-1"},
+            "patch": "curl/7.88.1-10+deb12u5",
+            "vendor": "Debian", "product": "curl", "classification": "security",
+            "severity": "important", "released": "2026-11-20T00:00:00Z",
+            "fixes": [{"platform": "debian:12", "package": "curl", "kind": "source",
+                       "fixed": "7.88.1-10+deb12u5"}]
+        }]))
+        .expect("advisories");
+        Catalog::from_advisories(advisories)
+    }
+
+    fn machine(n: usize, role: &str, inventory: &Inventory) -> Machine {
+        Machine {
+            id: format!("m-{n}"),
+            hostname: format!("{role}-{n}.example"),
+            labels: [("role".to_owned(), role.to_owned())].into(),
+            os: OsFacts {
+                family: "debian".into(),
+                version: Some("12".into()),
+            },
+            site: None,
+            directory: DirectoryFacts::default(),
+            time_zone: None,
+            kernel: None,
+            reboot_required: false,
+            inventory: inventory.hash().clone(),
+        }
+    }
+
+    /// Four machines lacking the curl fix (two web, excluded; two db), one
+    /// db machine with telnetd as well, one db machine silent for 4 hours.
+    fn world() -> (PolicySet, Catalog, Fleet, HashMap<String, Activity>) {
+        let checked = fixpoint_core::policy::check([("p.yaml", POLICY.as_bytes())], now());
+        assert!(!checked.has_errors(), "{:#?}", checked.diagnostics);
+        let old = InstalledPackage::new("curl", "amd64", "7.88.1-10+deb12u4");
+        let plain =
+            Inventory::new(Platform("debian:12".into()), vec![old.clone()]).expect("inventory");
+        let telnetd = Inventory::new(
+            Platform("debian:12".into()),
+            vec![old, InstalledPackage::new("telnetd", "amd64", "0.17-1")],
+        )
+        .expect("inventory");
+        let mut fleet = Fleet::new();
+        fleet.add_inventory(plain.clone());
+        fleet.add_inventory(telnetd.clone());
+        let mut activity = HashMap::new();
+        for (n, role, inv, silent) in [
+            (1, "web", &plain, 10),
+            (2, "web", &plain, 10),
+            (3, "db", &plain, 10),
+            (4, "db", &telnetd, 10),
+            (5, "db", &plain, 240),
+        ] {
+            fleet.add_machine(machine(n, role, inv)).expect("machine");
+            activity.insert(
+                format!("m-{n}"),
+                Activity {
+                    enrolled_at: now() - SignedDuration::from_hours(100),
+                    last_check_in: Some(now() - SignedDuration::from_mins(silent)),
+                },
+            );
+        }
+        (checked.set, catalog(), fleet, activity)
+    }
+
+    #[test]
+    fn the_view_counts_what_the_plan_says() {
+        let (policy, catalog, fleet, activity) = world();
+        let plan = fixpoint_core::plan::compute(&policy, &catalog, &fleet, now());
+        let v = View::build(Inputs {
+            plan: &plan,
+            policy: &policy,
+            catalog: &catalog,
+            fleet: &fleet,
+            activity: &activity,
+            interval: SignedDuration::from_mins(90),
+            revision: "r1",
+        });
+        assert_eq!(v.totals.machines, 5);
+        // Stale: silent for more than two intervals (3 h): machine 5 only.
+        assert_eq!(v.totals.stale, 1);
+        assert!(v.machine("m-5").is_some_and(|m| m.stale));
+        // The web machines' curl patch is excluded: in sync. The db machines
+        // drift (curl scheduled), and m-4 has telnetd as well, which makes it
+        // non-compliant at once.
+        let standing = |id: &str| v.machine(id).map(|m| m.standing);
+        assert_eq!(standing("m-1"), Some(Standing::InSync));
+        assert_eq!(standing("m-3"), Some(Standing::Drifting));
+        assert_eq!(standing("m-4"), Some(Standing::Overdue));
+        assert_eq!(
+            (v.totals.in_sync, v.totals.drifting, v.totals.overdue),
+            (2, 2, 1)
+        );
+        // Drift pairs: curl on m-3, m-4, m-5 and telnetd on m-4.
+        assert_eq!(v.totals.drift_pairs, 4);
+        // Machines planned alike share their rendered entries.
+        let m1 = v.machine("m-1").expect("m-1");
+        let m2 = v.machine("m-2").expect("m-2");
+        assert_eq!(
+            m1.entries, m2.entries,
+            "one rendering for both web machines"
+        );
+        // The exclusion holds back the two web machines' one pair each.
+        let x = &v.exclusions[0];
+        assert_eq!((x.name.as_str(), x.machines, x.pairs), ("web-curl", 2, 2));
+        assert_eq!(x.origin, "p.yaml:21", "where the document starts");
+        // The patch, by state across the fleet.
+        let p = v.patch("curl/7.88.1-10+deb12u5").expect("the patch");
+        assert_eq!(p.counts.get(&Kind::Excluded), Some(&2));
+        assert_eq!(p.counts.get(&Kind::Scheduled), Some(&3));
+        let ring = &v.rings[0];
+        assert_eq!((ring.key.as_str(), ring.machines), ("default/everyone", 5));
+    }
 }

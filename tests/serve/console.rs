@@ -624,3 +624,119 @@ fn csv_downloads_match_their_pages() {
     let trend = read("/reports/trend.csv");
     assert!(!trend.is_empty(), "the reconcile loop stored a snapshot");
 }
+
+#[test]
+fn the_audit_trail_shows_what_each_revision_changed_and_the_overview_a_rejected_one() {
+    let (s, _) = console_server(&[]);
+    let first = s.status()["lastApplied"]["revision"]
+        .as_str()
+        .expect("an applied revision")
+        .to_owned();
+
+    // A pull request: hold openssl back on the web servers.
+    std::fs::write(
+        s.policies().join("web-openssl.yaml"),
+        "apiVersion: fixpoint.dev/v1alpha1\nkind: Exclusion\nmetadata: {name: web-openssl}\n\
+         spec:\n  machines: {groups: [web-servers]}\n  patches: {packages: [openssl, libssl3]}\n  \
+         reason: TLS regression under investigation\n  owner: web-team\n",
+    )
+    .expect("write");
+    let v = s.wait_for("the second revision planned", |v| {
+        v["plan"]["revision"].as_str().is_some_and(|r| r != first)
+    });
+    let second = v["plan"]["revision"].as_str().expect("revision").to_owned();
+    let audit = json(&s, "/api/v1/console/audit");
+    let newest = &audit["revisions"][0];
+    assert_eq!(newest["revision"], second.as_str(), "{audit:#}");
+    assert_eq!(newest["applied"], true);
+    assert_eq!(newest["changes"]["from"], first.as_str(), "{newest:#}");
+    let excluded: Vec<&Value> = newest["changes"]["diff"]["changes"]
+        .as_array()
+        .expect("changes")
+        .iter()
+        .filter(|c| c["kind"] == "excluded")
+        .collect();
+    // One group a state the pairs were in before (held, scheduled); all openssl.
+    assert!(!excluded.is_empty(), "{newest:#}");
+    for group in &excluded {
+        assert!(
+            group["patch"]
+                .as_str()
+                .is_some_and(|p| p.starts_with("openssl/")),
+            "{group:#}"
+        );
+        assert!(
+            group["after"]
+                .as_str()
+                .is_some_and(|a| a.contains("web-openssl")),
+            "{group:#}"
+        );
+    }
+    let moved: u64 = excluded.iter().filter_map(|g| g["machines"].as_u64()).sum();
+    assert_eq!(
+        Some(moved),
+        newest["changes"]["diff"]["machinesChanged"].as_u64()
+    );
+    let (_, html) = s.get("/audit");
+    assert!(
+        html.contains(&second[..12]),
+        "the audit page lists {second}"
+    );
+
+    // A broken pull request is rejected; the overview says so and keeps the last good one.
+    std::fs::write(
+        s.policies().join("broken.yaml"),
+        "apiVersion: fixpoint.dev/v1alpha1\nkind: Exclusion\nmetadata: {name: broken}\nspec: {reason: 3}\n",
+    )
+    .expect("write");
+    s.wait_for("the broken revision attempted", |v| {
+        v["lastAttempted"]["errors"].as_u64().is_some_and(|n| n > 0)
+    });
+    let overview = json(&s, "/api/v1/console/overview");
+    assert_eq!(
+        overview["applied"]["revision"],
+        second.as_str(),
+        "{overview:#}"
+    );
+    let rejected = &overview["rejected"];
+    assert!(
+        rejected["diagnostics"]
+            .as_array()
+            .is_some_and(|d| !d.is_empty()
+                && d.iter()
+                    .all(|x| x.as_str().is_some_and(|x| x.contains("broken.yaml:")))),
+        "{rejected:#}"
+    );
+    let (_, html) = s.get("/");
+    assert!(
+        html.contains("was rejected"),
+        "the overview shows the rejected revision"
+    );
+    let audit = json(&s, "/api/v1/console/audit");
+    assert_eq!(audit["revisions"][0]["applied"], false);
+    assert!(
+        audit["revisions"][0]["diagnostics"][0]
+            .as_str()
+            .is_some_and(|d| d.contains("broken.yaml:"))
+    );
+}
+
+#[test]
+fn the_trend_holds_the_stored_history_and_the_live_snapshot() {
+    let (s, built) = console_server(&[]);
+    let trend = json(&s, "/api/v1/console/reports")["trend"].clone();
+    let points = trend.as_array().expect("points");
+    assert!(
+        points.len() > console_fleet::TREND_DAYS as usize,
+        "{trend:#}"
+    );
+    assert_eq!(
+        points[0]["compliant"],
+        240 - 5 * console_fleet::TREND_DAYS,
+        "oldest first"
+    );
+    let live = points.last().expect("a point");
+    assert_eq!(live["machines"], built.machines);
+    let overview = json(&s, "/api/v1/console/overview");
+    assert_eq!(live["compliant"], overview["totals"]["compliant"]);
+}

@@ -420,5 +420,24 @@ async fn write(store: &Store) -> Built {
         }
     }
     store.record_results(&results).await.expect("results");
+    // Two weeks of history, as the reconcile loop stores it: one snapshot a
+    // day, compliance climbing as the rings went out.
+    for day in 1..=TREND_DAYS {
+        let compliant = 240 - 5 * day;
+        store
+            .record_snapshot(&fixpoint::store::Snapshot {
+                at: now - SignedDuration::from_hours(24 * day),
+                machines: 240,
+                compliant,
+                drifting: 240 - compliant - 10,
+                overdue: 10,
+                drift_pairs: 3 * (240 - compliant),
+            })
+            .await
+            .expect("a snapshot");
+    }
     built
 }
+
+/// Days of compliance history written before the server starts.
+pub const TREND_DAYS: i64 = 14;
