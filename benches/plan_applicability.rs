@@ -291,9 +291,6 @@ fn benches(c: &mut Criterion, world: &World) {
     full_plan(c, catalog, fleet, cores);
 }
 
-/// A policy like a real one: three rings over the `env` and `role` labels,
-/// a nightly window in each machine's zone, severity deadlines, an exclusion.
-
 /// The whole reconcile: `plan::compute` for every machine, and the memory a
 /// plan takes per machine.
 fn full_plan(c: &mut Criterion, catalog: &Catalog, fleet: &Fleet, cores: usize) {

@@ -300,8 +300,9 @@ pub fn machine_inventories(hashes: &[InventoryHash], machines: usize) -> Vec<usi
         .collect()
 }
 
-/// The policy the benchmarks plan with: canary, pilot (gated) and broad rings
-/// with a window, deadlines, an error budget and an exclusion.
+/// A policy like a real one: three rings over the `env` and `role` labels,
+/// a nightly window in each machine's zone, severity deadlines, an error
+/// budget and an exclusion.
 pub const POLICY: &str = r#"
 apiVersion: fixpoint.dev/v1alpha1
 kind: MachineGroup

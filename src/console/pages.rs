@@ -345,6 +345,10 @@ const DRIFT_COLUMNS: [&str; 7] = [
     "machine", "ring", "patch", "severity", "state", "age", "deadline",
 ];
 
+/// A list's selected drift entries as (key, entry), sorted: for machines the
+/// text search matched (`.0`), and for the others (`.1`).
+type KeyedList = (Vec<(u64, u32)>, Vec<(u64, u32)>);
+
 /// How drift pairs are ordered: by a key of the entry (severity, state,
 /// age, deadline, patch), then host name; or by the machine (host name,
 /// ring), then the machine's entries in plan order.
@@ -373,7 +377,7 @@ pub struct DriftQuery<'v> {
     desc: bool,
     /// With [`Order::Entry`]: per list, its selected drift entries by key, for
     /// machines the search matched (`.0`) and for the others (`.1`).
-    keyed: HashMap<u32, (Vec<(u64, u32)>, Vec<(u64, u32)>)>,
+    keyed: HashMap<u32, KeyedList>,
     /// With [`Order::Entry`]: every key and its number of pairs, in order.
     keys: Vec<(u64, usize)>,
     pub total: usize,
@@ -562,7 +566,7 @@ impl<'v> DriftQuery<'v> {
                 }
             }
         }
-        let mut keyed: HashMap<u32, (Vec<(u64, u32)>, Vec<(u64, u32)>)> = HashMap::new();
+        let mut keyed: HashMap<u32, KeyedList> = HashMap::new();
         for (&(list, hit), &n) in &uses {
             let slot = keyed.entry(list).or_default();
             let mut entries: Vec<(u64, u32)> = self.v.lists[list as usize]

@@ -168,6 +168,16 @@ fn environment() -> Result<Environment<'static>, Error> {
         }
     });
     env.add_filter("words", |s: &str| s.replace('-', " "));
+    // At most `n` characters, with an ellipsis when cut.
+    env.add_filter("truncate", |s: &str, n: usize| {
+        if s.chars().count() <= n {
+            s.to_owned()
+        } else {
+            let mut cut: String = s.chars().take(n.saturating_sub(1)).collect();
+            cut.push('…');
+            cut
+        }
+    });
     // The file name of a URL: `…/pool/o/openssl/libssl3_3.0.22-1_amd64.deb` → `libssl3_3.0.22-1_amd64.deb`.
     env.add_filter("basename", |s: &str| {
         s.rsplit('/').next().unwrap_or(s).to_owned()

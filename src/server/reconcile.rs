@@ -205,10 +205,8 @@ pub(super) async fn reconcile(shared: &Shared) {
         .await
         .clone()
         .filter(|(r, _)| *r != good_revision);
-    let interval = jiff::SignedDuration::from_secs(
-        i64::try_from(shared.agent_settings().await.check_in_interval.as_secs())
-            .unwrap_or(i64::MAX),
-    );
+    let interval =
+        jiff::SignedDuration::from_secs(shared.agent_settings().await.check_in_interval.as_secs());
     let fleet_path = shared.config.fleet.clone();
     let horizon = jiff::SignedDuration::try_from(shared.config.staging.horizon)
         .unwrap_or(jiff::SignedDuration::MAX);

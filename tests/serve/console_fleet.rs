@@ -63,9 +63,13 @@ fn fixture(path: &str) -> Vec<u8> {
     std::fs::read(&full).unwrap_or_else(|e| panic!("fixture {}: {e}", full.display()))
 }
 
+/// The newest version of each binary of a suite: (name, architecture) →
+/// (version, source version).
+type Newest = BTreeMap<(String, String), (String, String)>;
+
 /// The real bookworm-security index: its advisories, and the newest version
-/// of each binary in it (name, architecture) → (version, source version).
-pub fn bookworm_security() -> (Vec<Advisory>, BTreeMap<(String, String), (String, String)>) {
+/// of each binary in it.
+pub fn bookworm_security() -> (Vec<Advisory>, Newest) {
     let inrelease = fixture("apt/bookworm-security/InRelease");
     let keyring = fixture("apt/debian-archive-keyring.gpg");
     let release = verify_inrelease(
@@ -87,7 +91,7 @@ pub fn bookworm_security() -> (Vec<Advisory>, BTreeMap<(String, String), (String
         name: "debian-security",
         base_uri: "http://mirror.invalid/debian-security/",
     };
-    let mut newest: BTreeMap<(String, String), (String, String)> = BTreeMap::new();
+    let mut newest = Newest::new();
     for p in &packages {
         let key = (p.package.to_owned(), p.architecture.to_owned());
         let newer = newest.get(&key).is_none_or(|(v, _)| {
@@ -126,10 +130,7 @@ fn before(v: &str) -> String {
 
 /// `base` as `apt upgrade` from the security suite leaves it: every binary
 /// the suite has a newer version of, at that version.
-fn upgraded(
-    base: &[InstalledPackage],
-    security: &BTreeMap<(String, String), (String, String)>,
-) -> Vec<InstalledPackage> {
+fn upgraded(base: &[InstalledPackage], security: &Newest) -> Vec<InstalledPackage> {
     base.iter()
         .map(
             |p| match security.get(&(p.name.clone(), p.architecture.clone())) {
@@ -149,7 +150,7 @@ fn upgraded(
 fn lacking(
     current: &[InstalledPackage],
     sources: &[&str],
-    security: &BTreeMap<(String, String), (String, String)>,
+    security: &Newest,
 ) -> Vec<InstalledPackage> {
     current
         .iter()
