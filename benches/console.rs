@@ -96,6 +96,7 @@ fn main() {
         activity: &activity,
         interval: SignedDuration::from_mins(90),
         revision: "0123456789abcdef0123456789abcdef01234567",
+        planner: &planner,
     };
     let built = Instant::now();
     let view = View::build(inputs);

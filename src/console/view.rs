@@ -19,9 +19,7 @@ use std::ops::Range;
 
 use fixpoint_core::catalog::Catalog;
 use fixpoint_core::fleet::{Fleet, Outcome};
-use fixpoint_core::plan::{
-    self, ApplicabilityIndex, Compliance, Hold, PatchState, Plan, SoftwareFinding, State,
-};
+use fixpoint_core::plan::{self, Compliance, Hold, Plan, Planner, SoftwareFinding, State};
 use fixpoint_core::policy::PolicySet;
 use fixpoint_core::rating::Severity;
 use jiff::{SignedDuration, Timestamp};
@@ -35,7 +33,7 @@ pub struct Activity {
 }
 
 /// What the view is built from.
-#[derive(Debug, Clone, Copy)]
+#[derive(Clone, Copy)]
 pub struct Inputs<'a> {
     pub plan: &'a Plan<'a>,
     pub policy: &'a PolicySet,
@@ -45,6 +43,19 @@ pub struct Inputs<'a> {
     /// The agents' check-in interval: a machine silent for two of them is stale.
     pub interval: SignedDuration,
     pub revision: &'a str,
+    /// The planner that made `plan`: it knows which patches each distinct
+    /// inventory has installed (the plan's lists leave them out).
+    pub planner: &'a Planner<'a>,
+}
+
+impl std::fmt::Debug for Inputs<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Inputs")
+            .field("revision", &self.revision)
+            .field("machines", &self.plan.machines.len())
+            .field("interval", &self.interval)
+            .finish_non_exhaustive()
+    }
 }
 
 /// The kind of a machine-patch pair (or machine-package pair, for software rules).
@@ -820,16 +831,13 @@ impl<'a> Builder<'a> {
                 .entry(m.ring)
                 .or_default() += 1;
         }
-        let index = ApplicabilityIndex::new(self.i.catalog);
-        for (hash, inventory) in fleet.inventories() {
+        let planner = self.i.planner;
+        for hash in fleet.inventories().keys() {
             let Some(rings_of) = per_inventory.get(hash.as_str()) else {
                 continue;
             };
-            for a in index.applicable_patches(inventory) {
-                if !matches!(a.state, PatchState::Installed) {
-                    continue;
-                }
-                let k = self.patch(a.patch.as_str()) as usize;
+            for patch in planner.installed(hash).unwrap_or_default() {
+                let k = self.patch(patch.as_str()) as usize;
                 let Some(p) = self.patches.get_mut(k) else {
                     continue;
                 };
@@ -1039,8 +1047,9 @@ spec:
         }
     }
 
-    /// Four machines lacking the curl fix (two web, excluded; two db), one
-    /// db machine with telnetd as well, one db machine silent for 4 hours.
+    /// Five machines lacking the curl fix (two web, excluded; three db), one
+    /// db machine with telnetd as well, one db machine silent for 4 hours,
+    /// and one db machine with the fix.
     fn world() -> (PolicySet, Catalog, Fleet, HashMap<String, Activity>) {
         let checked = fixpoint_core::policy::check([("p.yaml", POLICY.as_bytes())], now());
         assert!(!checked.has_errors(), "{:#?}", checked.diagnostics);
@@ -1052,9 +1061,15 @@ spec:
             vec![old, InstalledPackage::new("telnetd", "amd64", "0.17-1")],
         )
         .expect("inventory");
+        let patched = Inventory::new(
+            Platform("debian:12".into()),
+            vec![InstalledPackage::new("curl", "amd64", "7.88.1-10+deb12u5")],
+        )
+        .expect("inventory");
         let mut fleet = Fleet::new();
         fleet.add_inventory(plain.clone());
         fleet.add_inventory(telnetd.clone());
+        fleet.add_inventory(patched.clone());
         let mut activity = HashMap::new();
         for (n, role, inv, silent) in [
             (1, "web", &plain, 10),
@@ -1062,6 +1077,7 @@ spec:
             (3, "db", &plain, 10),
             (4, "db", &telnetd, 10),
             (5, "db", &plain, 240),
+            (6, "db", &patched, 10),
         ] {
             fleet.add_machine(machine(n, role, inv)).expect("machine");
             activity.insert(
@@ -1078,7 +1094,8 @@ spec:
     #[test]
     fn the_view_counts_what_the_plan_says() {
         let (policy, catalog, fleet, activity) = world();
-        let plan = fixpoint_core::plan::compute(&policy, &catalog, &fleet, now());
+        let mut planner = Planner::new(&policy, &catalog);
+        let plan = planner.plan(&fleet, now());
         let v = View::build(Inputs {
             plan: &plan,
             policy: &policy,
@@ -1087,8 +1104,9 @@ spec:
             activity: &activity,
             interval: SignedDuration::from_mins(90),
             revision: "r1",
+            planner: &planner,
         });
-        assert_eq!(v.totals.machines, 5);
+        assert_eq!(v.totals.machines, 6);
         // Stale: silent for more than two intervals (3 h): machine 5 only.
         assert_eq!(v.totals.stale, 1);
         assert!(v.machine("m-5").is_some_and(|m| m.stale));
@@ -1099,9 +1117,10 @@ spec:
         assert_eq!(standing("m-1"), Some(Standing::InSync));
         assert_eq!(standing("m-3"), Some(Standing::Drifting));
         assert_eq!(standing("m-4"), Some(Standing::Overdue));
+        assert_eq!(standing("m-6"), Some(Standing::InSync));
         assert_eq!(
             (v.totals.in_sync, v.totals.drifting, v.totals.overdue),
-            (2, 2, 1)
+            (3, 2, 1)
         );
         // Drift pairs: curl on m-3, m-4, m-5 and telnetd on m-4.
         assert_eq!(v.totals.drift_pairs, 4);
@@ -1120,7 +1139,12 @@ spec:
         let p = v.patch("curl/7.88.1-10+deb12u5").expect("the patch");
         assert_eq!(p.counts.get(&Kind::Excluded), Some(&2));
         assert_eq!(p.counts.get(&Kind::Scheduled), Some(&3));
+        assert_eq!(
+            p.counts.get(&Kind::Installed),
+            Some(&1),
+            "from the planner's applicability"
+        );
         let ring = &v.rings[0];
-        assert_eq!((ring.key.as_str(), ring.machines), ("default/everyone", 5));
+        assert_eq!((ring.key.as_str(), ring.machines), ("default/everyone", 6));
     }
 }

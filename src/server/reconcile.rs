@@ -223,7 +223,9 @@ pub(super) async fn reconcile(shared: &Shared) {
             (None, Some(fleet)) => fleet,
             (None, None) => Fleet::new(),
         };
-        let p = plan::compute(&set, &catalog, &fleet, now);
+        let mut planner = plan::Planner::new(&set, &catalog);
+        planner.evaluate_inventories(&fleet, planning_threads());
+        let p = planner.plan(&fleet, now);
         let needs = protocol::files_to_stage(&p, &catalog, &fleet, horizon);
         let instructions: Instructed = p
             .machines
@@ -269,6 +271,7 @@ pub(super) async fn reconcile(shared: &Shared) {
             activity: &activity,
             interval,
             revision: &good_revision,
+            planner: &planner,
         });
         Ok(Planned {
             summary: PlanSummary {
@@ -306,6 +309,11 @@ pub(super) async fn reconcile(shared: &Shared) {
         Ok(Err(e)) => failed(shared, format!("{e:#}")).await,
         Err(e) => failed(shared, format!("planning: {e}")).await,
     }
+}
+
+/// Threads to evaluate new inventories on: the machine's cores, at most 8.
+fn planning_threads() -> usize {
+    std::thread::available_parallelism().map_or(1, |n| n.get().min(8))
 }
 
 /// What one plan gives the rest of the server.

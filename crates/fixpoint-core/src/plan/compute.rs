@@ -202,6 +202,20 @@ impl<'a> Planner<'a> {
         self.applicability.extend(done);
     }
 
+    /// The patches installed on machines with this inventory (which
+    /// [`MachinePlan::patches`] leaves out), once the inventory is evaluated.
+    pub fn installed(&self, inventory: &InventoryHash) -> Option<Vec<&PatchId>> {
+        let evaluated = self.applicability.get(inventory)?;
+        Some(
+            evaluated
+                .applicable
+                .iter()
+                .filter(|a| matches!(a.state, PatchState::Installed))
+                .map(|a| &a.patch)
+                .collect(),
+        )
+    }
+
     /// Forgets inventories no machine of `fleet` has any more.
     pub fn forget_unused(&mut self, fleet: &Fleet) {
         self.applicability
