@@ -292,12 +292,8 @@ fn internal(format: Format, e: &dyn std::fmt::Display, view: &View) -> Response 
 #[derive(Debug, Serialize)]
 #[serde(rename_all = "camelCase")]
 struct SourceRow {
-    name: String,
-    kind: String,
-    advisories: i64,
-    last_attempt: Option<jiff::Timestamp>,
-    last_success: Option<jiff::Timestamp>,
-    last_error: Option<String>,
+    #[serde(flatten)]
+    source: crate::server::SourceStatus,
     /// No success within two sync intervals (or ever).
     stale: bool,
 }
@@ -340,12 +336,7 @@ pub fn overview_page(
                 now.duration_since(t) > interval.checked_mul(2).unwrap_or(interval)
             });
             SourceRow {
-                name: s.name,
-                kind: s.kind,
-                advisories: s.advisories,
-                last_attempt: s.last_attempt_at,
-                last_success: s.last_success_at,
-                last_error: s.last_error,
+                source: s.into(),
                 stale,
             }
         })

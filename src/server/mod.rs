@@ -393,17 +393,30 @@ async fn readyz(State(shared): State<Arc<Shared>>) -> Response {
     }
 }
 
-/// A catalog source as the status API shows it.
+/// A catalog source as the status API (and the console) shows it.
 #[derive(Debug, Serialize)]
 #[serde(rename_all = "camelCase")]
-struct SourceStatus {
-    name: String,
-    kind: String,
-    advisories: i64,
-    last_attempt: Option<jiff::Timestamp>,
-    last_success: Option<jiff::Timestamp>,
+pub(crate) struct SourceStatus {
+    pub(crate) name: String,
+    pub(crate) kind: String,
+    pub(crate) advisories: i64,
+    pub(crate) last_attempt: Option<jiff::Timestamp>,
+    pub(crate) last_success: Option<jiff::Timestamp>,
     #[serde(skip_serializing_if = "Option::is_none")]
-    last_error: Option<String>,
+    pub(crate) last_error: Option<String>,
+}
+
+impl From<crate::store::SourceState> for SourceStatus {
+    fn from(s: crate::store::SourceState) -> SourceStatus {
+        SourceStatus {
+            name: s.name,
+            kind: s.kind,
+            advisories: s.advisories,
+            last_attempt: s.last_attempt_at,
+            last_success: s.last_success_at,
+            last_error: s.last_error,
+        }
+    }
 }
 
 pub(crate) async fn status(State(shared): State<Arc<Shared>>) -> Response {
@@ -414,17 +427,7 @@ pub(crate) async fn status(State(shared): State<Arc<Shared>>) -> Response {
     };
     // The catalog's freshness comes from the store, where every replica's syncs land.
     let sources: Vec<SourceStatus> = match shared.store.sources().await {
-        Ok(sources) => sources
-            .into_iter()
-            .map(|s| SourceStatus {
-                name: s.name,
-                kind: s.kind,
-                advisories: s.advisories,
-                last_attempt: s.last_attempt_at,
-                last_success: s.last_success_at,
-                last_error: s.last_error,
-            })
-            .collect(),
+        Ok(sources) => sources.into_iter().map(SourceStatus::from).collect(),
         Err(e) => return agent::internal(&e),
     };
     value["catalog"] = serde_json::json!({ "sources": sources });
