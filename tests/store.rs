@@ -335,18 +335,62 @@ async fn policy_revisions_keep_one_row_per_revision_with_the_latest_attempt() {
             applied: false,
             diagnostics: r#"[{"code":"unknown-reference"}]"#.into(),
         };
-        store.record_policy_revision(&good).await.expect("good");
-        store.record_policy_revision(&bad).await.expect("bad");
+        assert_eq!(store.latest_policy_files(false).await.expect("none"), None);
+        store
+            .record_policy_revision(&good, "good files")
+            .await
+            .expect("good");
+        store
+            .record_policy_revision(&bad, "bad files")
+            .await
+            .expect("bad");
         let again = PolicyRevision {
             attempted_at: t("2026-11-25T11:00:00Z"),
             ..bad.clone()
         };
-        store.record_policy_revision(&again).await.expect("again");
+        store
+            .record_policy_revision(&again, "bad files, again")
+            .await
+            .expect("again");
         let all = store.policy_revisions(10).await.expect("list");
-        assert_eq!(all, vec![again, good], "{db}");
+        assert_eq!(all, vec![again.clone(), good.clone()], "{db}");
         assert_eq!(
             store.policy_revisions(1).await.expect("list").len(),
             1,
+            "{db}"
+        );
+        // Followers read the files of the latest attempt, and of the latest applied one.
+        let latest = store.latest_policy_files(false).await.expect("latest");
+        assert_eq!(
+            latest.map(|r| (r.revision, r.files)),
+            Some(("dir:feedbeef".into(), "bad files, again".into())),
+            "{db}"
+        );
+        let applied = store.latest_policy_files(true).await.expect("applied");
+        assert_eq!(
+            applied.map(|r| (r.revision, r.author, r.committed_at, r.files)),
+            Some((
+                good.revision.clone(),
+                good.author.clone(),
+                good.committed_at,
+                "good files".into()
+            )),
+            "{db}"
+        );
+        // A revert to the good revision within the same second is still the latest.
+        let reverted = PolicyRevision {
+            attempted_at: again.attempted_at,
+            ..good.clone()
+        };
+        store
+            .record_policy_revision(&reverted, "good files")
+            .await
+            .expect("revert");
+        let latest = store.latest_policy_files(false).await.expect("latest");
+        assert_eq!(latest.map(|r| r.revision), Some(good.revision.clone()), "{db}");
+        assert_eq!(
+            store.policy_revisions(10).await.expect("list")[0].revision,
+            good.revision,
             "{db}"
         );
     }

@@ -162,7 +162,8 @@ pub async fn enroll(
         .into_response()
 }
 
-/// The agent a request's `Authorization: Bearer` credential belongs to.
+/// The agent a request's `Authorization: Bearer` credential belongs to:
+/// from memory once this replica has seen the credential, else from the store.
 async fn authenticate(shared: &Shared, headers: &HeaderMap) -> Result<String, Response> {
     let unauthorized = || {
         error(
@@ -175,12 +176,16 @@ async fn authenticate(shared: &Shared, headers: &HeaderMap) -> Result<String, Re
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.strip_prefix("Bearer "))
         .ok_or_else(unauthorized)?;
-    match shared
-        .store
-        .machine_with_credential(&credential_hash(credential.trim()))
-        .await
-    {
-        Ok(Some(id)) => Ok(id),
+    let digest: [u8; 32] = Sha256::digest(credential.trim().as_bytes()).into();
+    if let Some(agent) = shared.fast.agent(&digest) {
+        return Ok(agent.to_string());
+    }
+    let hex: String = digest.iter().map(|b| format!("{b:02x}")).collect();
+    match shared.store.machine_with_credential(&hex).await {
+        Ok(Some(id)) => {
+            shared.fast.remember_agent(digest, Arc::from(id.as_str()));
+            Ok(id)
+        }
         Ok(None) => Err(unauthorized()),
         Err(e) => Err(internal(&e)),
     }
@@ -214,35 +219,50 @@ pub async fn check_in(
     let hash = match &request.inventory {
         InventoryPayload::Full { .. } => match request.inventory.to_inventory() {
             Some(Ok(inventory)) => {
-                if let Err(e) = shared.store.put_inventory(&inventory, now).await {
-                    return internal(&e);
+                let hash = inventory.hash().clone();
+                // Content-addressed: one already stored is not written again.
+                if !shared.fast.has_inventory(&hash) {
+                    if let Err(e) = shared.store.put_inventory(&inventory, now).await {
+                        return internal(&e);
+                    }
+                    shared.fast.remember_inventory(hash.clone());
                 }
-                inventory.hash().clone()
+                hash
             }
             Some(Err(e)) => return error(ErrorCode::Malformed, e.to_string()),
             None => return error(ErrorCode::Malformed, "no inventory"),
         },
-        InventoryPayload::Unchanged { hash } => match shared.store.has_inventory(hash).await {
-            Ok(true) => hash.clone(),
-            Ok(false) => {
-                // The server does not know that hash: ask for the whole inventory.
-                let etag = protocol::etag(&Instructions::default());
-                return (
-                    [(header::ETAG, format!("\"{etag}\""))],
-                    Json(CheckInResponse {
-                        instructions: Instructions::default(),
-                        etag,
-                        next_check_in: now,
-                        inventory_needed: true,
-                    }),
-                )
-                    .into_response();
+        InventoryPayload::Unchanged { hash } => {
+            let known = if shared.fast.has_inventory(hash) {
+                Ok(true)
+            } else {
+                shared.store.has_inventory(hash).await
+            };
+            match known {
+                Ok(true) => {
+                    shared.fast.remember_inventory(hash.clone());
+                    hash.clone()
+                }
+                Ok(false) => {
+                    // The server does not know that hash: ask for the whole inventory.
+                    let etag = protocol::etag(&Instructions::default());
+                    return (
+                        [(header::ETAG, format!("\"{etag}\""))],
+                        Json(CheckInResponse {
+                            instructions: Instructions::default(),
+                            etag,
+                            next_check_in: now,
+                            inventory_needed: true,
+                        }),
+                    )
+                        .into_response();
+                }
+                Err(e) => return internal(&e),
             }
-            Err(e) => return internal(&e),
-        },
+        }
     };
     let machine = machine_from(&agent, &request.facts, hash);
-    if let Err(e) = shared.store.check_in(&machine, now).await {
+    if let Err(e) = shared.fast.check_in(machine, now).await {
         return internal(&e);
     }
     shared
@@ -256,23 +276,29 @@ pub async fn check_in(
         .get(&agent)
         .cloned()
         .unwrap_or_default();
-    let issued: Vec<IssuedInstruction> = instructions
-        .items
-        .iter()
-        .map(|i| IssuedInstruction {
-            id: i.id.clone(),
-            patch: match &i.action {
-                Action::Install { patch, .. } => patch.as_str().to_owned(),
-                Action::Remove { package, version } => format!("remove:{package}/{version}"),
-            },
-            release: instructions.release.clone(),
-        })
-        .collect();
-    // Remembered before they are sent, so every report can be matched.
-    if let Err(e) = shared.store.record_instructions(&agent, &issued, now).await {
-        return internal(&e);
-    }
     let etag = protocol::etag(&instructions);
+    // Remembered before they are sent, so every report can be matched; a set
+    // this replica recorded already is not written again.
+    if !instructions.items.is_empty() && !shared.fast.recorded(&agent, &etag) {
+        let issued: Vec<IssuedInstruction> = instructions
+            .items
+            .iter()
+            .map(|i| IssuedInstruction {
+                id: i.id.clone(),
+                patch: match &i.action {
+                    Action::Install { patch, .. } => patch.as_str().to_owned(),
+                    Action::Remove { package, version } => format!("remove:{package}/{version}"),
+                },
+                release: instructions.release.clone(),
+            })
+            .collect();
+        if let Err(e) = shared.store.record_instructions(&agent, &issued, now).await {
+            return internal(&e);
+        }
+        shared
+            .fast
+            .remember_recorded(Arc::from(agent.as_str()), etag.clone());
+    }
     let settings = shared.agent_settings().await;
     let interval = jiff::SignedDuration::from_secs(settings.check_in_interval.as_secs());
     let next = protocol::next_check_in(interval, settings.jitter.value(), &agent, now);

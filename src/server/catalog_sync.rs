@@ -122,5 +122,6 @@ async fn pass(shared: &Shared, settings: &SettingsSpec) {
     );
     if imported {
         shared.wake.notify_one();
+        shared.announce(super::leader::Announcement::Catalog).await;
     }
 }

@@ -27,6 +27,9 @@ pub(super) struct Metrics {
     /// Webhook deliveries that triggered a fetch, and those refused.
     pub webhooks: AtomicU64,
     pub webhooks_refused: AtomicU64,
+    /// Whether this replica leads (0 or 1), and how often it became the leader.
+    pub leader: AtomicU64,
+    pub leader_changes: AtomicU64,
     /// The last sync of each catalog source.
     pub syncs: Mutex<BTreeMap<String, SyncMetric>>,
     pub staging: Mutex<StagingMetrics>,
@@ -67,6 +70,19 @@ fn counter(out: &mut String, name: &str, help: &str, value: &AtomicU64) {
 pub(super) fn render(status: &Status, m: &Metrics) -> String {
     let mut out = String::new();
     let o = &mut out;
+    family(
+        o,
+        "fixpoint_leader",
+        "gauge",
+        "1 while this replica runs the singleton work (policy source, catalog sync, staging).",
+    );
+    let _ = writeln!(o, "fixpoint_leader {}", m.leader.load(Ordering::Relaxed));
+    counter(
+        o,
+        "fixpoint_leader_changes_total",
+        "Times this replica became the leader.",
+        &m.leader_changes,
+    );
     counter(
         o,
         "fixpoint_reconciles_total",

@@ -39,6 +39,8 @@ use tokio::sync::RwLock;
 
 mod agent;
 mod catalog_sync;
+mod checkins;
+mod leader;
 mod metrics;
 mod overload;
 mod reconcile;
@@ -225,6 +227,19 @@ pub struct Status {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,
     pub staging: StagingStatus,
+    /// This replica, and whether it leads.
+    pub replica: ReplicaStatus,
+}
+
+/// Which replica answered, and whether it runs the singleton work.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ReplicaStatus {
+    /// Host name and process id.
+    pub name: String,
+    pub leader: bool,
+    /// Since when it has led or followed.
+    pub since: Option<jiff::Timestamp>,
 }
 
 pub(crate) struct Shared {
@@ -251,6 +266,12 @@ pub(crate) struct Shared {
     wake: tokio::sync::Notify,
     /// Agent requests in progress: at most `max_agent_requests`.
     agent_slots: Arc<tokio::sync::Semaphore>,
+    /// Whether this replica leads ([`leader`]); always true on SQLite.
+    leading: tokio::sync::watch::Receiver<bool>,
+    /// This replica's name in logs and status: host name and process id.
+    replica: String,
+    /// What the agent API remembers, and its group-committing check-in writer.
+    fast: checkins::FastPath,
 }
 
 impl Shared {
@@ -291,8 +312,21 @@ pub async fn run(
         ),
         None => None,
     };
-    let (staging_needs, needs_rx) = tokio::sync::watch::channel(Arc::new(Vec::new()));
+    let (staging_needs, _) = tokio::sync::watch::channel(Arc::new(Vec::new()));
+    // One server on SQLite leads from the start; PostgreSQL replicas campaign.
+    let postgres = store.backend() == crate::store::Backend::Postgres;
+    let (leading_tx, leading) = tokio::sync::watch::channel(!postgres);
+    let replica = format!(
+        "{}/{}",
+        std::fs::read_to_string("/proc/sys/kernel/hostname")
+            .map(|h| h.trim().to_owned())
+            .unwrap_or_else(|_| "localhost".into()),
+        std::process::id()
+    );
+    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+    let (fast, writer) = checkins::FastPath::start(store.clone(), stop_rx.clone());
     let shared = Arc::new(Shared {
+        fast,
         staging,
         store,
         agent_slots: Arc::new(tokio::sync::Semaphore::new(
@@ -310,25 +344,30 @@ pub async fn run(
         last_snapshot: RwLock::new(None),
         staging_needs,
         wake: tokio::sync::Notify::new(),
+        leading,
+        replica,
     });
     let scheme = if tls.is_some() { "https" } else { "http" };
     // Scripts and tests read this line to find the port.
     println!("fixpoint: listening on {scheme}://{address}");
-    tracing::info!(%address, scheme, "listening");
-    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+    tracing::info!(%address, scheme, replica = %shared.replica, "listening");
     let mut tasks = tokio::task::JoinSet::new();
+    tasks.spawn(track_leadership(Arc::clone(&shared), stop_rx.clone()));
     tasks.spawn(reconcile::reconcile_loop(
         Arc::clone(&shared),
         stop_rx.clone(),
     ));
-    if shared.config.catalog_sync {
-        tasks.spawn(catalog_sync::sync_loop(
+    if postgres {
+        tasks.spawn(leader::campaign(
             Arc::clone(&shared),
+            leading_tx,
             stop_rx.clone(),
         ));
-    }
-    if shared.staging.is_some() {
-        tasks.spawn(stager::stager_loop(Arc::clone(&shared), needs_rx, stop_rx));
+        tasks.spawn(leader::listen(Arc::clone(&shared), stop_rx.clone()));
+    } else {
+        drop(leading_tx);
+        let mut singletons = leader::spawn_singletons(&shared, &stop_rx);
+        tasks.spawn(async move { while singletons.join_next().await.is_some() {} });
     }
     let app = router(Arc::clone(&shared));
     match tls {
@@ -343,6 +382,8 @@ pub async fn run(
     }
     let _ = stop_tx.send(true);
     while tasks.join_next().await.is_some() {}
+    // Every check-in answered is committed; the writer ends after the last.
+    let _ = writer.await;
     shared.store.close().await;
     tracing::info!("stopped");
     Ok(())
@@ -372,6 +413,32 @@ fn router(shared: Arc<Shared>) -> Router {
         .layer(axum::extract::DefaultBodyLimit::max(agent::MAX_BODY))
         .layer(axum::middleware::from_fn(crate::console::security_headers))
         .with_state(shared)
+}
+
+/// Keeps the `leader` metric and the status's replica section in step with
+/// the election.
+async fn track_leadership(shared: Arc<Shared>, mut stop: tokio::sync::watch::Receiver<bool>) {
+    let mut leading = shared.leading.clone();
+    loop {
+        let now = *leading.borrow_and_update();
+        shared
+            .metrics
+            .leader
+            .store(u64::from(now), std::sync::atomic::Ordering::Relaxed);
+        shared.status.write().await.replica = ReplicaStatus {
+            name: shared.replica.clone(),
+            leader: now,
+            since: Some(jiff::Timestamp::now()),
+        };
+        tokio::select! {
+            changed = leading.changed() => if changed.is_err() {
+                // The election ended (shutdown, or SQLite where it never runs).
+                let _ = stop.changed().await;
+                return;
+            },
+            _ = stop.changed() => return,
+        }
+    }
 }
 
 async fn readyz(State(shared): State<Arc<Shared>>) -> Response {

@@ -81,9 +81,56 @@ fn directory_revision(dir: &std::path::Path, files: &[PolicyFile]) -> String {
     format!("dir:{hex}")
 }
 
-/// One pass: read and validate the policy, keep it if good, plan.
-pub(super) async fn reconcile(shared: &Shared) {
-    let now = jiff::Timestamp::now();
+/// A policy file as the leader stores it for the followers.
+#[derive(serde::Serialize, serde::Deserialize)]
+struct StoredFile {
+    path: String,
+    /// The bytes, base64: a file need not be UTF-8 to be reported on.
+    content: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    problem: Option<String>,
+}
+
+fn encode_files(files: &[PolicyFile]) -> String {
+    use base64::Engine as _;
+    let stored: Vec<StoredFile> = files
+        .iter()
+        .map(|f| StoredFile {
+            path: f.display.clone(),
+            content: base64::engine::general_purpose::STANDARD.encode(&f.bytes),
+            problem: f.problem.clone(),
+        })
+        .collect();
+    serde_json::to_string(&stored).unwrap_or_else(|_| "[]".into())
+}
+
+fn decode_files(text: &str) -> anyhow::Result<Vec<PolicyFile>> {
+    use base64::Engine as _;
+    let stored: Vec<StoredFile> = serde_json::from_str(text)?;
+    stored
+        .into_iter()
+        .map(|f| {
+            Ok(PolicyFile {
+                bytes: base64::engine::general_purpose::STANDARD
+                    .decode(&f.content)
+                    .with_context(|| format!("{}: stored content", f.path))?,
+                display: f.path,
+                problem: f.problem,
+            })
+        })
+        .collect()
+}
+
+/// What a pass reads: a revision, its author and commit time, its files.
+type Read = (
+    String,
+    Option<String>,
+    Option<jiff::Timestamp>,
+    Vec<PolicyFile>,
+);
+
+/// The leader reads the policy source: the git remote or the directory.
+async fn read_source(shared: &Shared) -> Result<Read, String> {
     let fetched = match shared.config.git.clone() {
         Some(git) => {
             tokio::task::spawn_blocking(move || {
@@ -107,11 +154,71 @@ pub(super) async fn reconcile(shared: &Shared) {
             .await
         }
     };
-    let (revision, author, committed_at, files) = match fetched {
-        Ok(Ok(read)) => read,
-        Ok(Err(e)) => return failed(shared, format!("reading the policy: {e:#}")).await,
-        Err(e) => return failed(shared, format!("reading the policy: {e}")).await,
+    match fetched {
+        Ok(Ok(read)) => Ok(read),
+        Ok(Err(e)) => Err(format!("reading the policy: {e:#}")),
+        Err(e) => Err(format!("reading the policy: {e}")),
+    }
+}
+
+/// A follower reads what the leader stored: the latest attempted revision,
+/// or with `applied_only` the latest applied one.
+async fn read_stored(shared: &Shared, applied_only: bool) -> Result<Option<Read>, String> {
+    let stored = shared
+        .store
+        .latest_policy_files(applied_only)
+        .await
+        .map_err(|e| format!("reading the leader's policy revision: {e}"))?;
+    let Some(stored) = stored else {
+        return Ok(None);
     };
+    let files = decode_files(&stored.files).map_err(|e| {
+        format!(
+            "the stored files of revision {} are unreadable: {e:#}",
+            stored.revision
+        )
+    })?;
+    Ok(Some((
+        stored.revision,
+        stored.author,
+        stored.committed_at,
+        files,
+    )))
+}
+
+/// One pass: read and validate the policy, keep it if good, plan.
+///
+/// The leader reads the policy source and records what it read; a follower
+/// reads the leader's record from the database. Both then plan alike, so any
+/// replica answers an agent as the leader would.
+pub(super) async fn reconcile(shared: &Shared) {
+    let now = jiff::Timestamp::now();
+    let leading = shared.is_leader();
+    let read = if leading {
+        read_source(shared).await.map(Some)
+    } else {
+        read_stored(shared, false).await
+    };
+    let (revision, author, committed_at, files) = match read {
+        Ok(Some(read)) => read,
+        Ok(None) => {
+            return failed(
+                shared,
+                "waiting for the leader to read the policy: no revision is stored yet".into(),
+            )
+            .await;
+        }
+        Err(why) => return failed(shared, why).await,
+    };
+    let changed = shared
+        .status
+        .read()
+        .await
+        .last_attempted
+        .as_ref()
+        .is_none_or(|a| a.revision != revision);
+    // Only the leader records a revision, with the files followers will read.
+    let encoded = (leading && changed).then(|| encode_files(&files));
     let checked = tokio::task::spawn_blocking(move || crate::source::check(&files, now)).await;
     let checked = match checked {
         Ok(c) => c,
@@ -131,14 +238,7 @@ pub(super) async fn reconcile(shared: &Shared) {
             .map(ToString::to_string)
             .collect(),
     };
-    let changed = shared
-        .status
-        .read()
-        .await
-        .last_attempted
-        .as_ref()
-        .is_none_or(|a| a.revision != revision);
-    if changed {
+    if let Some(files) = encoded {
         let record = PolicyRevision {
             revision: revision.clone(),
             author,
@@ -154,8 +254,13 @@ pub(super) async fn reconcile(shared: &Shared) {
             )
             .unwrap_or_else(|_| "[]".into()),
         };
-        if let Err(e) = shared.store.record_policy_revision(&record).await {
-            tracing::warn!(error = %e, "could not record the policy revision");
+        match shared.store.record_policy_revision(&record, &files).await {
+            Ok(()) => {
+                shared
+                    .announce(super::leader::Announcement::Policy)
+                    .await;
+            }
+            Err(e) => tracing::warn!(error = %e, "could not record the policy revision"),
         }
         if errors > 0 {
             shared
@@ -171,6 +276,12 @@ pub(super) async fn reconcile(shared: &Shared) {
         *shared.good.write().await = Some((revision.clone(), Arc::new(checked.set)));
         let mut status = shared.status.write().await;
         status.last_applied = Some(attempt.clone());
+    } else if !leading && shared.good.read().await.is_none() {
+        // A follower that starts while the latest revision is bad plans the last good
+        // one, as the leader does.
+        if let Err(why) = adopt_applied(shared, now).await {
+            return failed(shared, why).await;
+        }
     }
     {
         let mut status = shared.status.write().await;
@@ -292,14 +403,17 @@ pub(super) async fn reconcile(shared: &Shared) {
         Ok(Ok(planned)) => {
             let revision = planned.summary.revision.clone();
             *shared.instructions.write().await = planned.instructions;
-            // The stager picks the new list up; a receiver that is gone (no staging) is fine.
-            let _ = shared.staging_needs.send(Arc::new(planned.needs));
-            if let Some(changes) = &planned.changes
-                && let Err(e) = shared.store.record_plan_changes(&revision, changes).await
-            {
-                tracing::warn!(error = %e, %revision, "could not record what the revision changed");
+            // The stager picks the new list up (a stager started later, by a new leader, too).
+            shared.staging_needs.send_replace(Arc::new(planned.needs));
+            // The audit and the trend are written once, by the leader.
+            if leading {
+                if let Some(changes) = &planned.changes
+                    && let Err(e) = shared.store.record_plan_changes(&revision, changes).await
+                {
+                    tracing::warn!(error = %e, %revision, "could not record what the revision changed");
+                }
+                record_snapshot(shared, &planned.view).await;
             }
-            record_snapshot(shared, &planned.view).await;
             *shared.console.write().await = Arc::new(planned.view);
             *shared.planned.write().await = Some((revision, planned_set));
             let mut status = shared.status.write().await;
@@ -309,6 +423,33 @@ pub(super) async fn reconcile(shared: &Shared) {
         Ok(Err(e)) => failed(shared, format!("{e:#}")).await,
         Err(e) => failed(shared, format!("planning: {e}")).await,
     }
+}
+
+/// Makes the latest applied revision the follower's last good one.
+async fn adopt_applied(shared: &Shared, now: jiff::Timestamp) -> Result<(), String> {
+    let Some((revision, _, _, files)) = read_stored(shared, true).await? else {
+        return Ok(());
+    };
+    let checked = tokio::task::spawn_blocking(move || crate::source::check(&files, now))
+        .await
+        .map_err(|e| format!("validating the policy: {e}"))?;
+    let errors = checked.count(Level::Error);
+    if errors > 0 {
+        // Valid when the leader applied it, an expiry may since have made it invalid:
+        // the leader keeps planning it, so does this replica.
+        tracing::warn!(%revision, errors, "the last applied revision no longer validates here");
+    }
+    let attempt = RevisionStatus {
+        revision: revision.clone(),
+        at: now,
+        documents: checked.set.len(),
+        errors,
+        warnings: checked.count(Level::Warning),
+        diagnostics: Vec::new(),
+    };
+    *shared.good.write().await = Some((revision, Arc::new(checked.set)));
+    shared.status.write().await.last_applied = Some(attempt);
+    Ok(())
 }
 
 /// Threads to evaluate new inventories on: the machine's cores, at most 8.

@@ -160,7 +160,14 @@ pub(super) async fn receive(
         r#ref = pushed.as_deref().unwrap_or(""),
         "webhook: fetching now"
     );
-    shared.wake.notify_one();
+    if shared.is_leader() {
+        shared.wake.notify_one();
+    } else {
+        // The leader reads the policy source: pass the delivery on.
+        shared
+            .announce(super::leader::Announcement::Webhook)
+            .await;
+    }
     (StatusCode::ACCEPTED, Json(json!({"triggered": true}))).into_response()
 }
 

@@ -117,28 +117,37 @@ impl Store {
     /// Records a check-in: the machine's current facts and inventory (which
     /// must be stored already).
     pub async fn check_in(&self, machine: &Machine, now: jiff::Timestamp) -> Result<()> {
-        let facts = serde_json::to_string(machine).map_err(|e| corrupt("machine facts", e))?;
+        self.check_in_batch(&[(machine, now)]).await
+    }
+
+    /// Records several check-ins in one transaction (one commit, one sync of
+    /// the log), in order: a machine that checks in twice ends with the later.
+    pub async fn check_in_batch(&self, check_ins: &[(&Machine, jiff::Timestamp)]) -> Result<()> {
         let mut tx = self.pool.begin().await?;
-        sqlx::query(
-            "UPDATE machines SET hostname = $2, facts = $3, inventory_sha256 = $4, last_check_in = $5 \
-             WHERE id = $1",
-        )
-        .bind(&machine.id)
-        .bind(&machine.hostname)
-        .bind(facts)
-        .bind(machine.inventory.as_str())
-        .bind(to_unix(now))
-        .execute(&mut *tx)
-        .await?;
-        sqlx::query(
-            "INSERT INTO check_ins (machine_id, at, inventory_sha256) VALUES ($1, $2, $3) \
-             ON CONFLICT (machine_id, at) DO UPDATE SET inventory_sha256 = $3",
-        )
-        .bind(&machine.id)
-        .bind(to_unix(now))
-        .bind(machine.inventory.as_str())
-        .execute(&mut *tx)
-        .await?;
+        for (machine, now) in check_ins {
+            let facts =
+                serde_json::to_string(machine).map_err(|e| corrupt("machine facts", e))?;
+            sqlx::query(
+                "UPDATE machines SET hostname = $2, facts = $3, inventory_sha256 = $4, last_check_in = $5 \
+                 WHERE id = $1",
+            )
+            .bind(&machine.id)
+            .bind(&machine.hostname)
+            .bind(facts)
+            .bind(machine.inventory.as_str())
+            .bind(to_unix(*now))
+            .execute(&mut *tx)
+            .await?;
+            sqlx::query(
+                "INSERT INTO check_ins (machine_id, at, inventory_sha256) VALUES ($1, $2, $3) \
+                 ON CONFLICT (machine_id, at) DO UPDATE SET inventory_sha256 = $3",
+            )
+            .bind(&machine.id)
+            .bind(to_unix(*now))
+            .bind(machine.inventory.as_str())
+            .execute(&mut *tx)
+            .await?;
+        }
         tx.commit().await?;
         Ok(())
     }

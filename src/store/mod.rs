@@ -28,7 +28,7 @@ mod policy;
 pub use catalog::{ImportStats, PatchQuery, SourceState, SourceUpdate, Validators};
 pub use console::{CheckIn, ResultRecord, Snapshot};
 pub use fleet::{IssuedInstruction, ReportedResult};
-pub use policy::PolicyRevision;
+pub use policy::{PolicyRevision, StoredRevision};
 
 /// Which database is behind a [`Store`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -156,6 +156,12 @@ impl Store {
 
     pub fn pool(&self) -> &AnyPool {
         &self.pool
+    }
+
+    /// The URL the store connected with: for connections of their own, such
+    /// as the one that holds the leader lock.
+    pub fn database_url(&self) -> String {
+        self.pool.connect_options().database_url.to_string()
     }
 
     /// Closes every connection; pending work finishes first.

@@ -42,5 +42,6 @@ mod openapi;
 mod overload;
 mod pipeline;
 mod policy;
+mod replicas;
 mod tls;
 mod webhook;
