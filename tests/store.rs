@@ -387,7 +387,11 @@ async fn policy_revisions_keep_one_row_per_revision_with_the_latest_attempt() {
             .await
             .expect("revert");
         let latest = store.latest_policy_files(false).await.expect("latest");
-        assert_eq!(latest.map(|r| r.revision), Some(good.revision.clone()), "{db}");
+        assert_eq!(
+            latest.map(|r| r.revision),
+            Some(good.revision.clone()),
+            "{db}"
+        );
         assert_eq!(
             store.policy_revisions(10).await.expect("list")[0].revision,
             good.revision,
@@ -526,5 +530,73 @@ async fn enrolled_machines_inventories_and_reports_come_back_as_a_fleet() {
             })
             .expect("result");
         assert_eq!(store.fleet().await.expect("fleet"), expected, "{db}");
+    }
+}
+
+#[tokio::test]
+async fn a_batch_of_check_ins_larger_than_a_statement_keeps_each_machines_last() {
+    use fixpoint_core::fleet::{InstalledPackage, Inventory, Machine};
+    let t = |s: &str| s.parse::<jiff::Timestamp>().expect("instant");
+    let inventory = Inventory::new(
+        Platform::new("debian", Some("12")),
+        vec![InstalledPackage::new("curl", "amd64", "7.88.1-10+deb12u7")],
+    )
+    .expect("valid");
+    let machine = |i: usize, role: &str| -> Machine {
+        serde_json::from_value(serde_json::json!({
+            "id": format!("m-{i:04}"),
+            "hostname": format!("m-{i:04}.corp.example"),
+            "labels": {"role": role},
+            "os": {"family": "debian", "version": "12"},
+            "inventory": inventory.hash().to_string(),
+        }))
+        .expect("machine")
+    };
+    for (db, store) in backends("check_in_batch").await.stores {
+        let enrolled = t("2026-11-24T00:00:00Z");
+        for i in 0..600 {
+            store
+                .enroll(&machine(i, "new"), &format!("hash-{i}"), enrolled)
+                .await
+                .expect("enroll");
+        }
+        store
+            .put_inventory(&inventory, enrolled)
+            .await
+            .expect("inventory");
+        // 600 machines (three statements' worth), 100 of them twice: first as `web`
+        // at 01:00, then as `db` at 01:05; and one twice in the same second.
+        let early = t("2026-11-25T01:00:00Z");
+        let late = t("2026-11-25T01:05:00Z");
+        let mut batch: Vec<(Machine, jiff::Timestamp)> = Vec::new();
+        for i in 0..600 {
+            batch.push((machine(i, "web"), early));
+        }
+        for i in 0..100 {
+            batch.push((machine(i * 6, "db"), late));
+        }
+        batch.push((machine(1, "cache"), early));
+        let rows: Vec<(&Machine, jiff::Timestamp)> = batch.iter().map(|(m, at)| (m, *at)).collect();
+        store.check_in_batch(&rows).await.expect("batch");
+
+        let fleet = store.fleet().await.expect("fleet");
+        assert_eq!(fleet.machines().len(), 600, "{db}");
+        let role = |id: &str| {
+            fleet
+                .machine(id)
+                .and_then(|m| m.labels.get("role").cloned())
+                .unwrap_or_default()
+        };
+        assert_eq!(role("m-0000"), "db", "{db}");
+        assert_eq!(role("m-0006"), "db", "{db}");
+        assert_eq!(role("m-0001"), "cache", "{db}");
+        assert_eq!(role("m-0002"), "web", "{db}");
+        let activity = store.activity().await.expect("activity");
+        assert_eq!(activity["m-0006"].1, Some(late), "{db}");
+        assert_eq!(activity["m-0002"].1, Some(early), "{db}");
+        let (history, _) = store.machine_history("m-0006", 10).await.expect("history");
+        assert_eq!(history.len(), 2, "{db}: {history:?}");
+        let (history, _) = store.machine_history("m-0001", 10).await.expect("history");
+        assert_eq!(history.len(), 1, "{db}: {history:?}");
     }
 }

@@ -9,7 +9,7 @@ use fixpoint_core::fleet::{
 use serde::{Deserialize, Serialize};
 use sqlx::Row;
 
-use super::{Result, Store, corrupt, from_unix, to_unix};
+use super::{Result, Store, corrupt, from_unix, placeholders, to_unix};
 
 /// How an inventory is stored: its platform and packages, as JSON.
 #[derive(Serialize, Deserialize)]
@@ -48,6 +48,10 @@ fn outcome_from(text: &str) -> Option<Outcome> {
         _ => None,
     }
 }
+
+/// Machines a check-in statement carries at most (5 bound values each: well
+/// under SQLite's and PostgreSQL's limits on parameters).
+const CHECK_IN_CHUNK: usize = 256;
 
 impl Store {
     /// Enrolls a machine: its id, facts and the hash of the credential it was
@@ -121,32 +125,74 @@ impl Store {
     }
 
     /// Records several check-ins in one transaction (one commit, one sync of
-    /// the log), in order: a machine that checks in twice ends with the later.
+    /// the log) with two statements per [`CHECK_IN_CHUNK`] machines: a machine
+    /// that checks in twice ends with the later, and both are in its history.
     pub async fn check_in_batch(&self, check_ins: &[(&Machine, jiff::Timestamp)]) -> Result<()> {
+        // One statement may touch a row once (PostgreSQL refuses an upsert that would
+        // update a row twice, and an UPDATE … FROM with two matches picks either): the
+        // machine row gets each machine's last check-in, the history each distinct
+        // (machine, second) once, the last.
+        let mut last: std::collections::HashMap<&str, usize> =
+            std::collections::HashMap::with_capacity(check_ins.len());
+        let mut last_at: std::collections::HashMap<(&str, i64), usize> =
+            std::collections::HashMap::with_capacity(check_ins.len());
+        for (i, (machine, at)) in check_ins.iter().enumerate() {
+            last.insert(machine.id.as_str(), i);
+            last_at.insert((machine.id.as_str(), to_unix(*at)), i);
+        }
+        let mut rows: Vec<(&Machine, i64, String)> = Vec::with_capacity(last.len());
+        let mut history: Vec<(&Machine, i64)> = Vec::with_capacity(last_at.len());
+        for (i, (machine, at)) in check_ins.iter().enumerate() {
+            let at = to_unix(*at);
+            if last.get(machine.id.as_str()) == Some(&i) {
+                let facts =
+                    serde_json::to_string(machine).map_err(|e| corrupt("machine facts", e))?;
+                rows.push((machine, at, facts));
+            }
+            if last_at.get(&(machine.id.as_str(), at)) == Some(&i) {
+                history.push((machine, at));
+            }
+        }
         let mut tx = self.pool.begin().await?;
-        for (machine, now) in check_ins {
-            let facts =
-                serde_json::to_string(machine).map_err(|e| corrupt("machine facts", e))?;
-            sqlx::query(
-                "UPDATE machines SET hostname = $2, facts = $3, inventory_sha256 = $4, last_check_in = $5 \
-                 WHERE id = $1",
-            )
-            .bind(&machine.id)
-            .bind(&machine.hostname)
-            .bind(facts)
-            .bind(machine.inventory.as_str())
-            .bind(to_unix(*now))
-            .execute(&mut *tx)
-            .await?;
-            sqlx::query(
-                "INSERT INTO check_ins (machine_id, at, inventory_sha256) VALUES ($1, $2, $3) \
-                 ON CONFLICT (machine_id, at) DO UPDATE SET inventory_sha256 = $3",
-            )
-            .bind(&machine.id)
-            .bind(to_unix(*now))
-            .bind(machine.inventory.as_str())
-            .execute(&mut *tx)
-            .await?;
+        for chunk in rows.chunks(CHECK_IN_CHUNK) {
+            // `VALUES` columns are column1, column2, … in SQLite and PostgreSQL alike.
+            let values: Vec<String> = (0..chunk.len())
+                .map(|i| format!("({})", placeholders(i * 5 + 1, 5)))
+                .collect();
+            let update = format!(
+                "UPDATE machines SET hostname = v.column2, facts = v.column3, \
+                 inventory_sha256 = v.column4, last_check_in = v.column5 \
+                 FROM (VALUES {}) AS v WHERE machines.id = v.column1",
+                values.join(", ")
+            );
+            let mut q = sqlx::query(sqlx::AssertSqlSafe(update));
+            for (machine, at, facts) in chunk {
+                q = q
+                    .bind(machine.id.as_str())
+                    .bind(machine.hostname.as_str())
+                    .bind(facts.as_str())
+                    .bind(machine.inventory.as_str())
+                    .bind(*at);
+            }
+            q.execute(&mut *tx).await?;
+        }
+        for chunk in history.chunks(CHECK_IN_CHUNK) {
+            let values: Vec<String> = (0..chunk.len())
+                .map(|i| format!("({})", placeholders(i * 3 + 1, 3)))
+                .collect();
+            let insert = format!(
+                "INSERT INTO check_ins (machine_id, at, inventory_sha256) VALUES {} \
+                 ON CONFLICT (machine_id, at) DO UPDATE SET inventory_sha256 = excluded.inventory_sha256",
+                values.join(", ")
+            );
+            let mut q = sqlx::query(sqlx::AssertSqlSafe(insert));
+            for (machine, at) in chunk {
+                q = q
+                    .bind(machine.id.as_str())
+                    .bind(*at)
+                    .bind(machine.inventory.as_str());
+            }
+            q.execute(&mut *tx).await?;
         }
         tx.commit().await?;
         Ok(())
