@@ -4,3 +4,9 @@
 -- order of attempts (two can fall in one second).
 ALTER TABLE policy_revisions ADD COLUMN files TEXT;
 ALTER TABLE policy_revisions ADD COLUMN attempt_seq BIGINT NOT NULL DEFAULT 0;
+
+-- Every agent request is authenticated by the SHA-256 of its credential: without
+-- an index each lookup read the whole machines table (the agent API keeps the
+-- answer in memory afterwards, but every agent's first request after a start,
+-- as in a thundering herd, paid a full scan).
+CREATE UNIQUE INDEX machines_by_credential ON machines (credential_hash);

@@ -122,7 +122,11 @@ impl FastPath {
     }
 
     /// Queues a check-in and waits until it is committed.
-    pub(super) async fn check_in(&self, machine: Machine, at: jiff::Timestamp) -> Result<(), String> {
+    pub(super) async fn check_in(
+        &self,
+        machine: Machine,
+        at: jiff::Timestamp,
+    ) -> Result<(), String> {
         let (done, committed) = oneshot::channel();
         self.queue
             .send(Pending { machine, at, done })
@@ -134,7 +138,11 @@ impl FastPath {
     }
 }
 
-async fn write_loop(store: Store, mut rx: mpsc::Receiver<Pending>, mut stop: watch::Receiver<bool>) {
+async fn write_loop(
+    store: Store,
+    mut rx: mpsc::Receiver<Pending>,
+    mut stop: watch::Receiver<bool>,
+) {
     let mut batch: Vec<Pending> = Vec::with_capacity(BATCH);
     loop {
         let first = tokio::select! {
@@ -157,10 +165,7 @@ async fn write_loop(store: Store, mut rx: mpsc::Receiver<Pending>, mut stop: wat
         }
         let rows: Vec<(&Machine, jiff::Timestamp)> =
             batch.iter().map(|p| (&p.machine, p.at)).collect();
-        let result = store
-            .check_in_batch(&rows)
-            .await
-            .map_err(|e| e.to_string());
+        let result = store.check_in_batch(&rows).await.map_err(|e| e.to_string());
         drop(rows);
         for p in batch.drain(..) {
             // A handler that gave up (its client went away) does not mind.

@@ -174,11 +174,9 @@ pub(super) async fn campaign(
             if sleep_or_stop(CHECK_EVERY, &mut stop).await {
                 break true;
             }
-            let check = tokio::time::timeout(
-                CHECK_TIMEOUT,
-                sqlx::query("SELECT 1").execute(&mut conn),
-            )
-            .await;
+            let check =
+                tokio::time::timeout(CHECK_TIMEOUT, sqlx::query("SELECT 1").execute(&mut conn))
+                    .await;
             match check {
                 Ok(Ok(_)) => {}
                 Ok(Err(e)) => {
@@ -186,7 +184,9 @@ pub(super) async fn campaign(
                     break false;
                 }
                 Err(_) => {
-                    tracing::error!("stepping down: the connection holding the leader lock does not answer");
+                    tracing::error!(
+                        "stepping down: the connection holding the leader lock does not answer"
+                    );
                     break false;
                 }
             }
@@ -194,9 +194,10 @@ pub(super) async fn campaign(
         leading.send_replace(false);
         if shutting_down {
             let _ = work_stop.send(true);
-            let stopped =
-                tokio::time::timeout(STOP_TIMEOUT, async { while work.join_next().await.is_some() {} })
-                    .await;
+            let stopped = tokio::time::timeout(STOP_TIMEOUT, async {
+                while work.join_next().await.is_some() {}
+            })
+            .await;
             if stopped.is_err() {
                 work.abort_all();
             }

@@ -256,9 +256,7 @@ pub(super) async fn reconcile(shared: &Shared) {
         };
         match shared.store.record_policy_revision(&record, &files).await {
             Ok(()) => {
-                shared
-                    .announce(super::leader::Announcement::Policy)
-                    .await;
+                shared.announce(super::leader::Announcement::Policy).await;
             }
             Err(e) => tracing::warn!(error = %e, "could not record the policy revision"),
         }

@@ -164,9 +164,7 @@ pub(super) async fn receive(
         shared.wake.notify_one();
     } else {
         // The leader reads the policy source: pass the delivery on.
-        shared
-            .announce(super::leader::Announcement::Webhook)
-            .await;
+        shared.announce(super::leader::Announcement::Webhook).await;
     }
     (StatusCode::ACCEPTED, Json(json!({"triggered": true}))).into_response()
 }

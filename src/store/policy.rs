@@ -68,9 +68,7 @@ impl Store {
             "SELECT revision, author, committed_at, files FROM policy_revisions \
              WHERE files IS NOT NULL ORDER BY attempt_seq DESC, revision LIMIT 1"
         };
-        let row = sqlx::query(sql)
-        .fetch_optional(&self.pool)
-        .await?;
+        let row = sqlx::query(sql).fetch_optional(&self.pool).await?;
         row.map(|row| {
             Ok(StoredRevision {
                 revision: row.try_get("revision")?,

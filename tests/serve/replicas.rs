@@ -156,8 +156,8 @@ fn failover(n: usize) {
         let (h, _) = web_inventory();
         h
     };
-    let unchanged = json!({"facts": agent_facts, "inventory": {"kind": "unchanged", "hash": hash}})
-        .to_string();
+    let unchanged =
+        json!({"facts": agent_facts, "inventory": {"kind": "unchanged", "hash": hash}}).to_string();
 
     // Every replica gives an agent the same instructions: it plans as the leader does.
     let leader_etag = {
@@ -258,7 +258,10 @@ fn failover(n: usize) {
                         reconnects.fetch_add(1, Ordering::SeqCst);
                     }
                     if code != 200 || v["inventoryNeeded"] != false {
-                        noticed.lock().expect("noticed").push(format!("{code}: {v}"));
+                        noticed
+                            .lock()
+                            .expect("noticed")
+                            .push(format!("{code}: {v}"));
                     }
                     k += 4;
                 }
@@ -348,7 +351,9 @@ fn failover(n: usize) {
     }
     let old = attempts[0].0.clone();
     let new_revision = replicas[next].wait_for("the new leader to apply the change", |v| {
-        v["lastApplied"]["revision"].as_str().is_some_and(|r| r != old)
+        v["lastApplied"]["revision"]
+            .as_str()
+            .is_some_and(|r| r != old)
             && v["plan"]["revision"] == v["lastApplied"]["revision"]
     })["lastApplied"]["revision"]
         .clone();
@@ -393,13 +398,28 @@ fn a_webhook_at_a_follower_reaches_the_leader_and_its_revision_every_replica() {
     let Some(url) = block_on(crate::databases::fresh_postgres("replicas_notify")) else {
         return;
     };
-    let args = ["--reconcile-interval", "1h", "--webhook-secret", "hook-secret"];
+    let args = [
+        "--reconcile-interval",
+        "1h",
+        "--webhook-secret",
+        "hook-secret",
+    ];
     let db = Db::Postgres(url);
-    let first = Serve::new().snapshot(false).database(&db).args(&args).start();
-    let v = first.wait_for("the first replica to plan", |v| v["plan"]["revision"].is_string());
+    let first = Serve::new()
+        .snapshot(false)
+        .database(&db)
+        .args(&args)
+        .start();
+    let v = first.wait_for("the first replica to plan", |v| {
+        v["plan"]["revision"].is_string()
+    });
     assert_eq!(v["replica"]["leader"], true, "{v:#}");
     let old = v["plan"]["revision"].clone();
-    let second = Serve::new().snapshot(false).database(&db).args(&args).start();
+    let second = Serve::new()
+        .snapshot(false)
+        .database(&db)
+        .args(&args)
+        .start();
     let v = second.wait_for("the follower to plan the stored revision", |v| {
         v["plan"]["revision"] == old
     });
