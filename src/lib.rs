@@ -3,7 +3,9 @@
 pub mod cli;
 pub mod console;
 pub mod crd;
+pub mod directory;
 pub mod server;
+pub mod simulate;
 pub mod source;
 pub mod staging;
 pub mod store;

@@ -9,6 +9,7 @@ mod catalog;
 mod generate;
 mod plan;
 mod serve;
+mod simulate;
 mod validate;
 mod version;
 
@@ -41,6 +42,9 @@ enum Command {
     Plan(Box<plan::PlanArgs>),
     /// Run the server: follow the policy, reconcile, serve health, metrics and status.
     Serve(serve::ServeArgs),
+    /// A fleet of virtual agents against real servers: enrollment, check-ins, a thundering
+    /// herd, reports; throughput, latency percentiles, errors and the servers' memory.
+    Simulate(simulate::SimulateArgs),
 }
 
 /// Output format of commands that print results.
@@ -144,6 +148,7 @@ pub fn run() -> ExitCode {
         Command::Catalog(args) => catalog::run(args),
         Command::Plan(args) => plan::run(*args),
         Command::Serve(args) => serve::run(args),
+        Command::Simulate(args) => simulate::run(args),
     };
     match result {
         Ok(code) => code,

@@ -20,13 +20,17 @@ use fixpoint_core::rating::{Classification, Severity};
 use sqlx::any::{AnyPoolOptions, AnyRow};
 use sqlx::{AnyPool, Row};
 
+mod bulk;
 mod catalog;
 mod console;
+mod directory;
 mod fleet;
 mod policy;
 
+pub use bulk::SeededMachine;
 pub use catalog::{ImportStats, PatchQuery, SourceState, SourceUpdate, Validators};
 pub use console::{CheckIn, ResultRecord, Snapshot};
+pub use directory::DirectorySourceState;
 pub use fleet::{IssuedInstruction, ReportedResult};
 pub use policy::{PolicyRevision, StoredRevision};
 

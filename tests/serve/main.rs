@@ -43,5 +43,6 @@ mod overload;
 mod pipeline;
 mod policy;
 mod replicas;
+mod simulate;
 mod tls;
 mod webhook;
