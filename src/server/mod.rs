@@ -48,6 +48,7 @@ mod stager;
 mod tls;
 mod webhook;
 
+pub use agent::credential_hash;
 pub use tls::TlsFiles;
 
 use crate::source::follow::GitSource;

@@ -20,15 +20,8 @@ pub struct AgentRecord {
     pub machine: u64,
 }
 
-/// The hex SHA-256 of a credential: what the server stores and looks up (as
-/// `server::agent::credential_hash` computes it).
-pub fn credential_hash(credential: &str) -> String {
-    use sha2::Digest as _;
-    sha2::Sha256::digest(credential.as_bytes())
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect()
-}
+/// The hex SHA-256 of a credential: what the server stores and looks up.
+pub use crate::server::credential_hash;
 
 /// The agents of `path`, in file order; none when the file does not exist.
 pub fn read(path: &Path) -> anyhow::Result<Vec<AgentRecord>> {
