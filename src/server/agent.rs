@@ -13,7 +13,6 @@ use std::sync::Arc;
 
 use axum::Json;
 use axum::extract::State;
-use axum::extract::rejection::JsonRejection;
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use fixpoint_core::catalog::PatchId;
@@ -25,6 +24,7 @@ use fixpoint_core::protocol::{
 use sha2::{Digest, Sha256};
 
 use super::Shared;
+use super::json_body::{BodyRejection, JsonBody};
 use crate::store::{IssuedInstruction, ReportedResult};
 
 /// The largest request body: a full inventory of 100,000 packages fits.
@@ -36,13 +36,13 @@ fn error(code: ErrorCode, detail: impl Into<String>) -> Response {
     (status, Json(ApiError::new(code, detail))).into_response()
 }
 
-fn bad_json(rejection: &JsonRejection) -> Response {
-    let code = if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
+pub(super) fn bad_json(rejection: &BodyRejection) -> Response {
+    let code = if rejection.too_large {
         ErrorCode::TooLarge
     } else {
         ErrorCode::Malformed
     };
-    error(code, rejection.body_text())
+    error(code, rejection.text.clone())
 }
 
 /// A failure of the server's own (the database unreachable, a disk error):
@@ -103,10 +103,10 @@ fn machine_from(
 /// `POST /api/v1/enroll`: an enrollment token buys an agent id and a credential.
 pub async fn enroll(
     State(shared): State<Arc<Shared>>,
-    body: Result<Json<EnrollRequest>, JsonRejection>,
+    body: Result<JsonBody<EnrollRequest>, BodyRejection>,
 ) -> Response {
     let request = match body {
-        Ok(Json(r)) => r,
+        Ok(JsonBody(r)) => r,
         Err(rejection) => return bad_json(&rejection),
     };
     if let Err(e) = request.validate() {
@@ -196,7 +196,7 @@ async fn authenticate(shared: &Shared, headers: &HeaderMap) -> Result<String, Re
 async fn authorized<T>(
     shared: &Shared,
     headers: &HeaderMap,
-    body: Result<Json<T>, JsonRejection>,
+    body: Result<JsonBody<T>, BodyRejection>,
     validate: fn(&T) -> Result<(), protocol::ProtocolError>,
 ) -> Result<(String, T), Response> {
     let agent = authenticate(shared, headers).await?;
@@ -209,15 +209,16 @@ async fn authorized<T>(
 pub async fn check_in(
     State(shared): State<Arc<Shared>>,
     headers: HeaderMap,
-    body: Result<Json<CheckIn>, JsonRejection>,
+    body: Result<JsonBody<CheckIn>, BodyRejection>,
 ) -> Response {
     let (agent, request) = match authorized(&shared, &headers, body, CheckIn::validate).await {
         Ok(x) => x,
         Err(r) => return r,
     };
     let now = jiff::Timestamp::now();
-    let hash = match &request.inventory {
-        InventoryPayload::Full { .. } => match request.inventory.to_inventory() {
+    let CheckIn { facts, inventory } = request;
+    let hash = match inventory {
+        full @ InventoryPayload::Full { .. } => match full.into_inventory() {
             Some(Ok(inventory)) => {
                 let hash = inventory.hash().clone();
                 // Content-addressed: one already stored is not written again.
@@ -233,15 +234,15 @@ pub async fn check_in(
             None => return error(ErrorCode::Malformed, "no inventory"),
         },
         InventoryPayload::Unchanged { hash } => {
-            let known = if shared.fast.has_inventory(hash) {
+            let known = if shared.fast.has_inventory(&hash) {
                 Ok(true)
             } else {
-                shared.store.has_inventory(hash).await
+                shared.store.has_inventory(&hash).await
             };
             match known {
                 Ok(true) => {
                     shared.fast.remember_inventory(hash.clone());
-                    hash.clone()
+                    hash
                 }
                 Ok(false) => {
                     // The server does not know that hash: ask for the whole inventory.
@@ -261,7 +262,7 @@ pub async fn check_in(
             }
         }
     };
-    let machine = machine_from(&agent, &request.facts, hash);
+    let machine = machine_from(&agent, &facts, hash);
     if let Err(e) = shared.fast.check_in(machine, now).await {
         return internal(&e);
     }
@@ -320,7 +321,7 @@ pub async fn check_in(
 pub async fn report(
     State(shared): State<Arc<Shared>>,
     headers: HeaderMap,
-    body: Result<Json<Report>, JsonRejection>,
+    body: Result<JsonBody<Report>, BodyRejection>,
 ) -> Response {
     let (agent, request) = match authorized(&shared, &headers, body, Report::validate).await {
         Ok(x) => x,

@@ -40,6 +40,7 @@ use tokio::sync::RwLock;
 mod agent;
 mod catalog_sync;
 mod checkins;
+mod json_body;
 mod leader;
 mod metrics;
 mod overload;
