@@ -97,6 +97,7 @@ fn main() {
         interval: SignedDuration::from_mins(90),
         revision: "0123456789abcdef0123456789abcdef01234567",
         planner: &planner,
+        directory: &[],
     };
     let built = Instant::now();
     let view = View::build(inputs);

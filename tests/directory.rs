@@ -1,10 +1,13 @@
 //! Directory sync against a real OpenLDAP server (tests/support/slapd.rs: Debian's slapd on
-//! a loopback port with an AD-like schema and 3,000 computers in nested OUs and groups), and
-//! the store's directory tables on both databases.
+//! a loopback port with an AD-like schema and 3,000 computers in nested OUs and groups), over
+//! plain LDAP, `ldaps://` and StartTLS with a throwaway CA, and the store's directory tables
+//! on both databases.
 //!
-//! Without slapd the LDAP tests are skipped with a message; with CI=true they fail.
+//! Without slapd (or, for TLS, openssl) the LDAP tests are skipped with a message; with
+//! CI=true they fail.
 
 use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use fixpoint::directory::{
@@ -14,7 +17,7 @@ use fixpoint::store::Store;
 use fixpoint_core::fleet::Machine;
 use fixpoint_core::plan::groups::selector_matches;
 use fixpoint_core::policy::Selector;
-use support::slapd::{self, Options, Slapd};
+use support::slapd::{self, Options, Slapd, TestCa};
 
 mod support {
     pub mod databases;
@@ -23,9 +26,15 @@ mod support {
 
 const COMPUTERS: usize = 3000;
 
-/// A slapd with the default data, or `None` (skipped) without slapd.
+/// A slapd with the default data, or `None` (skipped) without slapd, or without openssl
+/// when `options.tls`.
 fn start(options: &Options) -> Option<(tempfile::TempDir, Slapd)> {
-    if slapd::missing().is_some() {
+    let missing = if options.tls {
+        slapd::missing_tls()
+    } else {
+        slapd::missing()
+    };
+    if missing.is_some() {
         return None;
     }
     let dir = tempfile::tempdir().expect("a temp dir");
@@ -325,6 +334,15 @@ async fn failures_are_reported_clearly_and_keep_the_previous_data() {
     );
     previous_data_survives("directory-size-limit", good, &e).await;
 
+    // StartTLS asked of a server without TLS: refused before the bind, and said so.
+    let mut starttls = limited.clone();
+    starttls.starttls = true;
+    let e = directory::sync(&starttls)
+        .await
+        .expect_err("StartTLS without TLS on the server");
+    assert!(matches!(e, DirectoryError::Unreachable { .. }), "{e:?}");
+    assert!(e.to_string().contains("StartTLS"), "{e}");
+
     // The server stopped: unreachable, naming the URL.
     server.stop();
     let e = directory::sync(&limited).await.expect_err("unreachable");
@@ -340,6 +358,223 @@ async fn failures_are_reported_clearly_and_keep_the_previous_data() {
         .expect_err("no password file");
     assert!(matches!(e, DirectoryError::Password { .. }), "{e:?}");
     assert!(e.to_string().contains("missing"), "{e}");
+}
+
+/// `config` over `url`, with StartTLS or not, trusting `ca_file` or the system's roots.
+fn over_tls(
+    config: &DirectoryConfig,
+    url: String,
+    starttls: bool,
+    ca_file: Option<&Path>,
+) -> DirectoryConfig {
+    let mut config = config.clone();
+    config.url = url;
+    config.starttls = starttls;
+    config.ca_file = ca_file.map(Path::to_owned);
+    config
+}
+
+#[tokio::test]
+async fn ldaps_and_starttls_trusting_the_domain_ca_read_what_plain_ldap_reads() {
+    let computers = 600;
+    let Some((dir, server)) = start(&Options {
+        computers,
+        tls: true,
+        ..Options::default()
+    }) else {
+        return;
+    };
+    let plain = config(&server, &dir, slapd::SYNC_PASSWORD);
+    let expected = directory::sync(&plain)
+        .await
+        .unwrap_or_else(|e| panic!("plain sync: {e}\n{}", server.log()));
+    assert_eq!(expected.computers.len(), computers);
+
+    let ca = Some(server.ca_file());
+    for (how, config) in [
+        ("ldaps", over_tls(&plain, server.ldaps_url(), false, ca)),
+        ("StartTLS", over_tls(&plain, server.url(), true, ca)),
+    ] {
+        let outcome = directory::sync(&config)
+            .await
+            .unwrap_or_else(|e| panic!("{how}: {e}\n{}", server.log()));
+        // Every computer, group and reference, field for field.
+        assert_eq!(outcome, expected, "{how}");
+        let named = by_name(&outcome.computers);
+        let pc0 = named["PC00000"];
+        assert_eq!(
+            pc0.dns_host_name.as_deref(),
+            Some("pc00000.corp.example"),
+            "{how}"
+        );
+        assert_eq!(pc0.groups.len(), 4, "{how}: nested groups {:?}", pc0.groups);
+        assert!(named["PC00007"].disabled, "{how}");
+        let last = slapd::name_of(computers - 1);
+        assert!(pc0.ou.eq_ignore_ascii_case(&slapd::ou_of(0)), "{how}");
+        assert!(
+            named[last.as_str()]
+                .ou
+                .eq_ignore_ascii_case(&slapd::ou_of(computers - 1)),
+            "{how}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn tls_refuses_a_certificate_it_cannot_trust_and_keeps_the_previous_data() {
+    let Some((dir, mut server)) = start(&Options {
+        computers: 200,
+        tls: true,
+        ..Options::default()
+    }) else {
+        return;
+    };
+    let plain = config(&server, &dir, slapd::SYNC_PASSWORD);
+    let good = directory::sync(&plain).await.expect("plain sync").computers;
+    let good = &good[..50];
+    let other_ca = TestCa::create(&dir.path().join("other"), "Another CA");
+
+    for (how, url, starttls) in [
+        ("ldaps", server.ldaps_url(), false),
+        ("starttls", server.url(), true),
+    ] {
+        // The system's roots do not hold the domain's CA: a certificate problem, said so,
+        // with the way out.
+        let system_roots = over_tls(&plain, url.clone(), starttls, None);
+        let e = directory::sync(&system_roots)
+            .await
+            .expect_err("a certificate from an unknown CA");
+        let DirectoryError::Unreachable { detail, .. } = &e else {
+            panic!("{how}: {e:?}");
+        };
+        assert!(
+            detail.contains("TLS")
+                && detail.contains("certificate")
+                && detail.contains("system trusts")
+                && detail.contains("CA file"),
+            "{how}: {detail}"
+        );
+        assert!(e.to_string().contains(&url), "{how}: {e}");
+        assert!(!format!("{e:?}").contains(slapd::SYNC_PASSWORD), "{how}");
+        previous_data_survives(&format!("directory-tls-untrusted-{how}"), good, &e).await;
+
+        // Another CA's file: the same refusal, naming the file that was trusted.
+        let wrong_ca = over_tls(&plain, url, starttls, Some(&other_ca.cert));
+        let e = directory::sync(&wrong_ca)
+            .await
+            .expect_err("a certificate from another CA");
+        let DirectoryError::Unreachable { detail, .. } = &e else {
+            panic!("{how}: {e:?}");
+        };
+        assert!(
+            detail.contains("certificate") && detail.contains(&other_ca.cert.display().to_string()),
+            "{how}: {detail}"
+        );
+    }
+
+    // A certificate for `localhost` only: the right CA, but reached as 127.0.0.1 it is not
+    // the server's name; reached as localhost it is.
+    server.reissue_certificate(&["DNS:localhost"]);
+    let port = server.ldaps_port.expect("an ldaps port");
+    let ca = Some(server.ca_file());
+    let by_address = over_tls(&plain, format!("ldaps://127.0.0.1:{port}"), false, ca);
+    let e = directory::sync(&by_address)
+        .await
+        .expect_err("a certificate for another name");
+    let DirectoryError::Unreachable { detail, .. } = &e else {
+        panic!("{e:?}");
+    };
+    assert!(
+        detail.contains("not valid for the host") && detail.contains("127.0.0.1"),
+        "{detail}"
+    );
+    let by_name = over_tls(&plain, format!("ldaps://localhost:{port}"), false, ca);
+    let outcome = directory::sync(&by_name)
+        .await
+        .unwrap_or_else(|e| panic!("ldaps by name: {e}\n{}", server.log()));
+    assert_eq!(outcome.computers.len(), 200);
+}
+
+#[tokio::test]
+async fn tls_configuration_mistakes_are_config_errors_before_connecting() {
+    // No server: each mistake is found before a connection is tried (port 1 would refuse).
+    let dir = tempfile::tempdir().expect("a temp dir");
+    let password = dir.path().join("bind-password");
+    std::fs::write(&password, "pw\n").expect("write the password file");
+    let ldaps = DirectoryConfig::new(
+        "ldaps://127.0.0.1:1",
+        slapd::SYNC_DN,
+        PasswordSource::File(password),
+        slapd::SUFFIX,
+    );
+    let with_ca = |name: &str, contents: Option<&str>| -> (PathBuf, DirectoryConfig) {
+        let path = dir.path().join(name);
+        if let Some(contents) = contents {
+            std::fs::write(&path, contents).expect("write the CA file");
+        }
+        let mut config = ldaps.clone();
+        config.ca_file = Some(path.clone());
+        (path, config)
+    };
+    let config_error = |e: DirectoryError| -> String {
+        assert!(matches!(e, DirectoryError::Config(_)), "{e:?}");
+        assert_eq!(e.kind(), "config");
+        e.to_string()
+    };
+
+    let bad_files = [
+        ("missing-ca.pem", None, "cannot read"),
+        ("empty-ca.pem", Some(""), "no PEM certificate"),
+        (
+            "key-not-cert.pem",
+            Some("-----BEGIN PRIVATE KEY-----\nAAAA\n-----END PRIVATE KEY-----\n"),
+            "no PEM certificate",
+        ),
+        (
+            "bad-base64.pem",
+            Some("-----BEGIN CERTIFICATE-----\n!!!!\n-----END CERTIFICATE-----\n"),
+            "not valid PEM",
+        ),
+        (
+            "not-a-certificate.pem",
+            Some("-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----\n"),
+            "not usable as a certificate authority",
+        ),
+    ];
+    for (name, contents, why) in bad_files {
+        let (path, config) = with_ca(name, contents);
+        let text = config_error(directory::sync(&config).await.expect_err(name));
+        assert!(
+            text.contains(&path.display().to_string()) && text.contains(why),
+            "{name}: {text}"
+        );
+    }
+
+    // ldaps:// is TLS already: StartTLS on top is a contradiction.
+    let mut both = ldaps.clone();
+    both.starttls = true;
+    let text = config_error(
+        directory::sync(&both)
+            .await
+            .expect_err("ldaps and StartTLS"),
+    );
+    assert!(
+        text.contains("StartTLS") && text.contains("ldaps://"),
+        "{text}"
+    );
+
+    // A CA file on a plain connection would be ignored and the password sent in clear.
+    let (path, mut plain_with_ca) = with_ca("unused-ca.pem", Some(""));
+    plain_with_ca.url = "ldap://127.0.0.1:1".into();
+    let text = config_error(
+        directory::sync(&plain_with_ca)
+            .await
+            .expect_err("plain and a CA"),
+    );
+    assert!(
+        text.contains("plain LDAP") && text.contains(&path.display().to_string()),
+        "{text}"
+    );
 }
 
 #[tokio::test]

@@ -306,10 +306,14 @@ pub fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()?;
-    runtime.block_on(async move {
+    let result = runtime.block_on(async move {
         let store = database.open().await?;
         server::run(config, store, shutdown_signal()).await
-    })?;
+    });
+    // A planning pass abandoned at shutdown may still be running on a blocking thread
+    // (minutes for a million machines): its result is not wanted, so do not wait for it.
+    runtime.shutdown_timeout(Duration::from_secs(1));
+    result?;
     Ok(ExitCode::SUCCESS)
 }
 

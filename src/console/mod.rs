@@ -36,7 +36,7 @@ pub use view::View;
 
 /// The console's HTML pages and their JSON twins: (page, twin). A test walks
 /// them all.
-pub const ROUTES: [(&str, &str); 10] = [
+pub const ROUTES: [(&str, &str); 11] = [
     ("/", "/api/v1/console/overview"),
     ("/drift", "/api/v1/console/drift"),
     ("/machines", "/api/v1/console/machines"),
@@ -46,10 +46,12 @@ pub const ROUTES: [(&str, &str); 10] = [
     ("/rollouts", "/api/v1/console/rollouts"),
     ("/exclusions", "/api/v1/console/exclusions"),
     ("/reports", "/api/v1/console/reports"),
+    ("/directory", "/api/v1/console/directory"),
     ("/audit", "/api/v1/console/audit"),
 ];
 
-/// The downloads: listings and reports as CSV.
+/// The downloads: listings and reports as CSV (the directory's reports too:
+/// [`pages::DIRECTORY_REPORTS`]).
 pub const DOWNLOADS: [&str; 3] = ["/drift.csv", "/machines.csv", "/reports/{name}"];
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -110,6 +112,11 @@ pub(crate) fn router(shared: Arc<Shared>) -> Router<Arc<Shared>> {
         .route("/reports", get(|s: S| reports(s, Html)))
         .route("/api/v1/console/reports", get(|s: S| reports(s, Json)))
         .route("/reports/{name}", get(report_csv))
+        .route("/directory", get(|s: S, q: Q| directory(s, q, Html)))
+        .route(
+            "/api/v1/console/directory",
+            get(|s: S, q: Q| directory(s, q, Json)),
+        )
         .route("/audit", get(|s: S| audit(s, Html)))
         .route("/api/v1/console/audit", get(|s: S| audit(s, Json)))
         .route("/api/v1/status", get(crate::server::status))
@@ -346,7 +353,10 @@ pub fn overview_page(
     OverviewPage {
         computed_at: status.plan.as_ref().and_then(|p| p.computed_at),
         totals: v.totals.clone(),
-        unmanaged: None,
+        unmanaged: v
+            .directory
+            .configured
+            .then_some(v.directory.unmanaged.len()),
         applied: status.last_applied.clone(),
         rejected,
         plan_error: status.error.clone(),
@@ -621,6 +631,16 @@ async fn reports(State(shared): S, format: Format) -> Response {
     respond(format, "reports.html", "Reports", "reports", &v, &model)
 }
 
+/// The names `/reports/NAME.csv` knows, for an error message.
+fn report_names() -> String {
+    pages::REPORTS
+        .iter()
+        .chain(&pages::DIRECTORY_REPORTS)
+        .copied()
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
 async fn report_csv(State(shared): S, Path(file): Path<String>) -> Response {
     let v = view(&shared).await;
     let Some(name) = file.strip_suffix(".csv") else {
@@ -629,11 +649,18 @@ async fn report_csv(State(shared): S, Path(file): Path<String>) -> Response {
             StatusCode::NOT_FOUND,
             &format!(
                 "reports download as CSV: /reports/NAME.csv, NAME one of {}",
-                pages::REPORTS.join(", ")
+                report_names()
             ),
             &v,
         );
     };
+    // The directory's reports are whole listings of the view: no store read.
+    if let Some(records) = pages::directory_csv(&v, name) {
+        return match csv_bytes(records) {
+            Ok(bytes) => csv_response(&file, Body::from(bytes)),
+            Err(e) => internal(Format::Json, &e, &v),
+        };
+    }
     let points = match trend(&shared).await {
         Ok(t) => t,
         Err(e) => return internal(Format::Json, &e, &v),
@@ -647,9 +674,47 @@ async fn report_csv(State(shared): S, Path(file): Path<String>) -> Response {
         None => problem(
             Format::Json,
             StatusCode::NOT_FOUND,
-            &format!("no report {name}: one of {}", pages::REPORTS.join(", ")),
+            &format!("no report {name}: one of {}", report_names()),
             &v,
         ),
+    }
+}
+
+/// The directory report, with each configured source's sync state as the
+/// store has it now (the leader's syncs, seen by every replica).
+async fn directory(State(shared): S, Query(q): Q, format: Format) -> Response {
+    let v = view(&shared).await;
+    let stored = match shared.store.directory_sources().await {
+        Ok(s) => s,
+        Err(e) => return internal(format, &e, &v),
+    };
+    // The sources of the last good policy: a source dropped from the
+    // settings is no longer synced, though its last state stays stored.
+    let configured: Vec<String> = shared
+        .good
+        .read()
+        .await
+        .as_ref()
+        .and_then(|(_, set)| set.settings.first())
+        .map(|s| {
+            s.spec
+                .directory
+                .sources
+                .iter()
+                .map(|d| d.name.clone())
+                .collect()
+        })
+        .unwrap_or_default();
+    match pages::directory(&v, &configured, stored, &q) {
+        Ok(model) => respond(
+            format,
+            "directory.html",
+            "Directory",
+            "directory",
+            &v,
+            &model,
+        ),
+        Err(e) => bad_query(format, &e, &v),
     }
 }
 
@@ -720,4 +785,18 @@ fn diagnostic_line(d: &serde_json::Value) -> String {
         n("column"),
         s("message")
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::console::view::directory_tests::{directory_view, view_with};
+
+    #[test]
+    fn the_overview_counts_unmanaged_computers_only_with_directory_computers() {
+        let status = crate::server::Status::default();
+        let overview = |v: &View| overview_page(v, &status, Vec::new(), &HashMap::new(), v.now);
+        assert_eq!(overview(&directory_view()).unmanaged, Some(3));
+        assert_eq!(overview(&view_with(&[])).unmanaged, None);
+    }
 }

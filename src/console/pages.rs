@@ -79,6 +79,15 @@ pub struct Paging {
 pub const MAX_PER_PAGE: usize = 500;
 
 fn paging(q: &Query, default_per: usize) -> Result<(usize, usize), QueryError> {
+    paging_of(q, "page", default_per)
+}
+
+/// [`paging`] with the page number in `page_param`: for a page with several listings.
+fn paging_of(
+    q: &Query,
+    page_param: &'static str,
+    default_per: usize,
+) -> Result<(usize, usize), QueryError> {
     let number = |name: &'static str, default: usize| match param(q, name) {
         None => Ok(default),
         Some(v) => v
@@ -90,7 +99,7 @@ fn paging(q: &Query, default_per: usize) -> Result<(usize, usize), QueryError> {
                 message: format!("`{v}` is not a whole number of at least 1"),
             }),
     };
-    let page = number("page", 1)?;
+    let page = number(page_param, 1)?;
     let per = number("per", default_per)?;
     if per > MAX_PER_PAGE {
         return Err(QueryError {
@@ -102,10 +111,19 @@ fn paging(q: &Query, default_per: usize) -> Result<(usize, usize), QueryError> {
 }
 
 fn finish_paging(page: usize, per: usize, total: usize) -> Result<Paging, QueryError> {
+    finish_paging_of("page", page, per, total)
+}
+
+fn finish_paging_of(
+    page_param: &'static str,
+    page: usize,
+    per: usize,
+    total: usize,
+) -> Result<Paging, QueryError> {
     let pages = total.div_ceil(per).max(1);
     if page > pages {
         return Err(QueryError {
-            param: "page",
+            param: page_param,
             message: format!("page {page} is past the last page, {pages}"),
         });
     }
@@ -164,19 +182,33 @@ const UNRESERVED_KEPT: &percent_encoding::AsciiSet = &percent_encoding::NON_ALPH
     .remove(b'_')
     .remove(b'~');
 
-fn links(path: &str, q: &Query, p: &Paging, columns: &[&str], sort: &str, desc: bool) -> Links {
+/// Links to the first, previous, next and last page, the page number in
+/// `page_param`, each ending in `fragment` (`#id`, or nothing).
+fn page_links(path: &str, q: &Query, p: &Paging, page_param: &str, fragment: &str) -> Links {
     let page = |n: usize| {
-        link(
+        let mut to = link(
             path,
             q,
-            &[("page", if n == 1 { String::new() } else { n.to_string() })],
-        )
+            &[(
+                page_param,
+                if n == 1 { String::new() } else { n.to_string() },
+            )],
+        );
+        to.push_str(fragment);
+        to
     };
     Links {
         first: (p.page > 1).then(|| page(1)),
         prev: (p.page > 1).then(|| page(p.page - 1)),
         next: (p.page < p.pages).then(|| page(p.page + 1)),
         last: (p.page < p.pages).then(|| page(p.pages)),
+        sort: BTreeMap::new(),
+        csv: None,
+    }
+}
+
+fn links(path: &str, q: &Query, p: &Paging, columns: &[&str], sort: &str, desc: bool) -> Links {
+    Links {
         sort: columns
             .iter()
             .map(|c| {
@@ -195,7 +227,7 @@ fn links(path: &str, q: &Query, p: &Paging, columns: &[&str], sort: &str, desc: 
                 )
             })
             .collect(),
-        csv: None,
+        ..page_links(path, q, p, "page", "")
     }
 }
 
@@ -1496,25 +1528,28 @@ pub const REPORTS: [&str; 8] = [
     "trend",
 ];
 
+/// A compliance table as CSV rows, header first.
+fn tally_csv(rows: &[TallyRow], first: &str) -> Vec<Vec<String>> {
+    std::iter::once(vec![
+        first.to_owned(),
+        "machines".into(),
+        "compliant".into(),
+        "percent".into(),
+    ])
+    .chain(rows.iter().map(|t| {
+        vec![
+            t.name.clone(),
+            t.total.to_string(),
+            t.compliant.to_string(),
+            t.percent.to_string(),
+        ]
+    }))
+    .collect()
+}
+
 /// One report as CSV rows (header first); `None` for an unknown name.
 pub fn report_csv(r: &Reports, name: &str) -> Option<Vec<Vec<String>>> {
-    let tally = |rows: &[TallyRow], first: &str| {
-        std::iter::once(vec![
-            first.to_owned(),
-            "machines".into(),
-            "compliant".into(),
-            "percent".into(),
-        ])
-        .chain(rows.iter().map(|t| {
-            vec![
-                t.name.clone(),
-                t.total.to_string(),
-                t.compliant.to_string(),
-                t.percent.to_string(),
-            ]
-        }))
-        .collect()
-    };
+    let tally = tally_csv;
     let missing = |rows: &[MissingRow], first: &str| {
         std::iter::once(vec![first.to_owned(), "missing".into(), "overdue".into()])
             .chain(
@@ -1606,9 +1641,250 @@ pub fn trend_point(v: &View) -> TrendPoint {
     }
 }
 
+// ---------------------------------------------------------------------------------------------
+// Directory
+
+/// A directory source as the page shows it: the configured source and its
+/// stored sync state.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct DirectorySourceRow {
+    pub name: String,
+    /// The URL and base DN it read last; `None`: never attempted.
+    pub location: Option<String>,
+    pub last_attempt_at: Option<Timestamp>,
+    pub last_success_at: Option<Timestamp>,
+    /// The last attempt's error; `None` when the last attempt succeeded.
+    pub last_error: Option<String>,
+    /// Computers its last successful sync stored.
+    pub computers: u64,
+}
+
+/// A machine with no directory object.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct WithoutObjectRow {
+    pub machine: String,
+    pub hostname: String,
+    pub last_check_in: Option<Timestamp>,
+}
+
+/// A machine that checks in although its computer is disabled.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct DisabledRow {
+    pub machine: String,
+    pub hostname: String,
+    pub last_check_in: Option<Timestamp>,
+    /// The disabled computer's distinguished name.
+    pub dn: String,
+}
+
+/// One page of one of the directory page's listings.
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Listing<T> {
+    pub paging: Paging,
+    pub links: Links,
+    pub rows: Vec<T>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct DirectoryPage {
+    /// Whether the plan had directory computers (some source is configured and synced).
+    pub configured: bool,
+    /// The sources the policy's `Settings` configure, in its order.
+    pub sources: Vec<DirectorySourceRow>,
+    pub computers: usize,
+    /// Machines matched to a computer.
+    pub matched: usize,
+    /// Computers no enrolled machine matches.
+    pub unmanaged: Listing<super::view::UnmanagedComputer>,
+    /// Machines that match no computer.
+    pub without_object: Listing<WithoutObjectRow>,
+    /// Machines with a directory OU, and how many are compliant, by OU.
+    pub by_ou: Listing<TallyRow>,
+    /// Matched machines, not stale, whose computer is disabled.
+    pub disabled_checking_in: Listing<DisabledRow>,
+}
+
+/// The directory page's listings: (page parameter, section id, CSV report).
+const DIRECTORY_LISTINGS: [(&str, &str, &str); 4] = [
+    ("unmanaged_page", "unmanaged", "directory-unmanaged"),
+    (
+        "without_object_page",
+        "without-object",
+        "directory-without-object",
+    ),
+    ("ou_page", "by-ou", "compliance-by-ou"),
+    (
+        "disabled_page",
+        "disabled-checking-in",
+        "directory-disabled-checking-in",
+    ),
+];
+
+/// The reports of the directory page that download as CSV.
+pub const DIRECTORY_REPORTS: [&str; 4] = [
+    DIRECTORY_LISTINGS[0].2,
+    DIRECTORY_LISTINGS[1].2,
+    DIRECTORY_LISTINGS[2].2,
+    DIRECTORY_LISTINGS[3].2,
+];
+
+/// One page of `rows`, the `k`th listing of [`DIRECTORY_LISTINGS`].
+fn directory_listing<T, R>(
+    q: &Query,
+    k: usize,
+    rows: &[T],
+    row: impl Fn(&T) -> R,
+) -> Result<Listing<R>, QueryError> {
+    let (page_param, id, report) = DIRECTORY_LISTINGS[k];
+    let (page, per) = paging_of(q, page_param, 100)?;
+    let paging = finish_paging_of(page_param, page, per, rows.len())?;
+    let mut links = page_links("/directory", q, &paging, page_param, &format!("#{id}"));
+    links.csv = Some(format!("/reports/{report}.csv"));
+    Ok(Listing {
+        rows: rows
+            .iter()
+            .skip((page - 1) * per)
+            .take(per)
+            .map(row)
+            .collect(),
+        paging,
+        links,
+    })
+}
+
+fn without_object_row(m: &MachineRow) -> WithoutObjectRow {
+    WithoutObjectRow {
+        machine: m.id.clone(),
+        hostname: m.hostname.clone(),
+        last_check_in: m.last_check_in,
+    }
+}
+
+fn disabled_row(v: &View, d: &super::view::DisabledCheckingIn) -> DisabledRow {
+    let m = &v.machines[d.machine as usize];
+    DisabledRow {
+        machine: m.id.clone(),
+        hostname: m.hostname.clone(),
+        last_check_in: m.last_check_in,
+        dn: d.dn.clone(),
+    }
+}
+
+/// The directory page: the sources `configured` in the policy with their
+/// stored sync state (`stored`, of every source that ever synced), and one
+/// page of each of the view's directory listings; each listing pages with its
+/// own parameter (`unmanaged_page`, …) and `per`.
+pub fn directory(
+    v: &View,
+    configured: &[String],
+    stored: Vec<crate::store::DirectorySourceState>,
+    q: &Query,
+) -> Result<DirectoryPage, QueryError> {
+    let mut stored: HashMap<String, crate::store::DirectorySourceState> =
+        stored.into_iter().map(|s| (s.name.clone(), s)).collect();
+    let sources = configured
+        .iter()
+        .map(|name| match stored.remove(name) {
+            Some(s) => DirectorySourceRow {
+                name: s.name,
+                location: Some(s.location),
+                last_attempt_at: s.last_attempt_at,
+                last_success_at: s.last_success_at,
+                last_error: s.last_error,
+                computers: u64::try_from(s.computers).unwrap_or(0),
+            },
+            None => DirectorySourceRow {
+                name: name.clone(),
+                location: None,
+                last_attempt_at: None,
+                last_success_at: None,
+                last_error: None,
+                computers: 0,
+            },
+        })
+        .collect();
+    let d = &v.directory;
+    let by_ou = tally_rows(&d.by_ou);
+    Ok(DirectoryPage {
+        configured: d.configured,
+        sources,
+        computers: d.computers,
+        matched: d.matched,
+        unmanaged: directory_listing(q, 0, &d.unmanaged, Clone::clone)?,
+        without_object: directory_listing(q, 1, &d.without_object, |&i| {
+            without_object_row(&v.machines[i as usize])
+        })?,
+        by_ou: directory_listing(q, 2, &by_ou, Clone::clone)?,
+        disabled_checking_in: directory_listing(q, 3, &d.disabled_checking_in, |x| {
+            disabled_row(v, x)
+        })?,
+    })
+}
+
+/// One of [`DIRECTORY_REPORTS`] as CSV rows, every row (header first); `None`
+/// for another name.
+pub fn directory_csv(v: &View, name: &str) -> Option<Vec<Vec<String>>> {
+    let t = |t: Option<Timestamp>| t.map(|t| t.to_string()).unwrap_or_default();
+    let header = |names: &[&str]| names.iter().map(|&n| n.to_owned()).collect::<Vec<_>>();
+    let d = &v.directory;
+    Some(match name {
+        "directory-unmanaged" => std::iter::once(header(&[
+            "name",
+            "dns_host_name",
+            "ou",
+            "os",
+            "os_version",
+            "last_logon",
+            "disabled",
+            "dn",
+        ]))
+        .chain(d.unmanaged.iter().map(|c| {
+            vec![
+                c.name.clone(),
+                c.dns_host_name.clone().unwrap_or_default(),
+                c.ou.clone(),
+                c.os.clone().unwrap_or_default(),
+                c.os_version.clone().unwrap_or_default(),
+                t(c.last_logon),
+                c.disabled.to_string(),
+                c.dn.clone(),
+            ]
+        }))
+        .collect(),
+        "directory-without-object" => {
+            std::iter::once(header(&["machine", "hostname", "last_check_in"]))
+                .chain(d.without_object.iter().map(|&i| {
+                    let r = without_object_row(&v.machines[i as usize]);
+                    vec![r.machine, r.hostname, t(r.last_check_in)]
+                }))
+                .collect()
+        }
+        "compliance-by-ou" => tally_csv(&tally_rows(&d.by_ou), "ou"),
+        "directory-disabled-checking-in" => {
+            std::iter::once(header(&["machine", "hostname", "last_check_in", "dn"]))
+                .chain(d.disabled_checking_in.iter().map(|x| {
+                    let r = disabled_row(v, x);
+                    vec![r.machine, r.hostname, t(r.last_check_in), r.dn]
+                }))
+                .collect()
+        }
+        _ => return None,
+    })
+}
+
 #[cfg(test)]
 mod tests {
+    use jiff::SignedDuration;
+
     use super::*;
+    use crate::console::view::directory_tests::directory_view;
+    use crate::console::view::tests::now;
+    use crate::store::DirectorySourceState;
 
     fn q(pairs: &[(&str, &str)]) -> Query {
         pairs
@@ -1766,5 +2042,265 @@ mod tests {
             Some("web, \"one\"".to_owned())
         );
         assert_eq!(report_csv(&r, "nothing"), None);
+    }
+
+    // The directory page, on the directory of `view::directory_tests`: 7
+    // computers, 3 unmanaged (two DB-3, KIOSK-9), 2 machines without an object
+    // (db-3, db-6), 2 OUs, 1 disabled computer whose machine checks in (db-4).
+
+    const DB: &str = "OU=Db,OU=Servers,DC=corp,DC=example";
+    const WEB: &str = "OU=Web,OU=Servers,DC=corp,DC=example";
+
+    fn minutes_ago(n: i64) -> Option<Timestamp> {
+        Some(now() - SignedDuration::from_mins(n))
+    }
+
+    #[test]
+    fn each_directory_listing_pages_on_its_own_keeping_the_others_pages() {
+        let v = directory_view();
+        let query = q(&[
+            ("per", "1"),
+            ("unmanaged_page", "2"),
+            ("without_object_page", "2"),
+        ]);
+        let page = directory(&v, &[], Vec::new(), &query).expect("page");
+        assert!(page.configured);
+        assert_eq!((page.computers, page.matched), (7, 4));
+
+        let u = &page.unmanaged;
+        assert_eq!((u.paging.page, u.paging.total, u.paging.pages), (2, 3, 3));
+        let dns: Vec<&str> = u.rows.iter().map(|c| c.dn.as_str()).collect();
+        assert_eq!(dns, ["CN=DB-3,OU=Old,DC=corp,DC=example"]);
+        assert_eq!(
+            u.links.next.as_deref(),
+            Some("/directory?per=1&unmanaged_page=3&without_object_page=2#unmanaged")
+        );
+        assert_eq!(
+            u.links.first.as_deref(),
+            Some("/directory?per=1&without_object_page=2#unmanaged")
+        );
+        assert_eq!(
+            u.links.csv.as_deref(),
+            Some("/reports/directory-unmanaged.csv")
+        );
+
+        let w = &page.without_object;
+        assert_eq!(
+            w.rows,
+            [WithoutObjectRow {
+                machine: "m-6".into(),
+                hostname: "db-6.example".into(),
+                last_check_in: minutes_ago(10),
+            }]
+        );
+        assert_eq!((w.links.next.as_deref(), w.paging.pages), (None, 2));
+        assert_eq!(
+            w.links.prev.as_deref(),
+            Some("/directory?per=1&unmanaged_page=2#without-object")
+        );
+
+        let ou: Vec<(&str, usize, usize, f64)> = page
+            .by_ou
+            .rows
+            .iter()
+            .map(|r| (r.name.as_str(), r.total, r.compliant, r.percent))
+            .collect();
+        assert_eq!(ou, [(DB, 2, 1, 50.0)], "the first of two OUs");
+        assert_eq!(page.by_ou.paging.total, 2);
+
+        assert_eq!(
+            page.disabled_checking_in.rows,
+            [DisabledRow {
+                machine: "m-4".into(),
+                hostname: "db-4.example".into(),
+                last_check_in: minutes_ago(10),
+                dn: format!("CN=DB-4,{DB}"),
+            }]
+        );
+        assert_eq!(
+            page.disabled_checking_in.links.csv.as_deref(),
+            Some("/reports/directory-disabled-checking-in.csv")
+        );
+    }
+
+    #[test]
+    fn a_directory_listing_page_past_the_end_names_its_own_parameter() {
+        let v = directory_view();
+        let e = directory(&v, &[], Vec::new(), &q(&[("disabled_page", "2")]))
+            .expect_err("one disabled computer: one page");
+        assert_eq!(
+            e.to_string(),
+            "query parameter `disabled_page`: page 2 is past the last page, 1"
+        );
+        let e =
+            directory(&v, &[], Vec::new(), &q(&[("ou_page", "first")])).expect_err("not a number");
+        assert_eq!(e.param, "ou_page");
+        let e = directory(&v, &[], Vec::new(), &q(&[("per", "501")])).expect_err("too many");
+        assert_eq!(e.param, "per");
+    }
+
+    #[test]
+    fn without_directory_computers_the_page_is_not_configured_and_empty() {
+        let v = View::empty(now());
+        let page = directory(&v, &[], Vec::new(), &Query::new()).expect("page");
+        assert!(!page.configured);
+        assert!(page.sources.is_empty());
+        assert_eq!(
+            [
+                page.unmanaged.paging.total,
+                page.without_object.paging.total,
+                page.by_ou.paging.total,
+                page.disabled_checking_in.paging.total,
+            ],
+            [0; 4]
+        );
+    }
+
+    #[test]
+    fn configured_sources_show_their_sync_state_and_an_error_only_after_a_failed_attempt() {
+        let v = directory_view();
+        let state =
+            |name: &str, error: Option<&str>, success: i64, computers: i64| DirectorySourceState {
+                name: name.into(),
+                location: format!("ldaps://{name}.example DC={name}"),
+                last_attempt_at: minutes_ago(1),
+                last_success_at: minutes_ago(success),
+                last_error: error.map(str::to_owned),
+                computers,
+            };
+        let stored = vec![
+            state(
+                "corp",
+                Some("directory ldaps://corp.example is unreachable: refused"),
+                300,
+                7,
+            ),
+            state("dropped", None, 1, 9),
+            state("lab", None, 1, 0),
+        ];
+        let configured = ["lab".to_owned(), "corp".to_owned(), "new".to_owned()];
+        let page = directory(&v, &configured, stored, &Query::new()).expect("page");
+        assert_eq!(
+            page.sources,
+            [
+                DirectorySourceRow {
+                    name: "lab".into(),
+                    location: Some("ldaps://lab.example DC=lab".into()),
+                    last_attempt_at: minutes_ago(1),
+                    last_success_at: minutes_ago(1),
+                    last_error: None,
+                    computers: 0,
+                },
+                DirectorySourceRow {
+                    name: "corp".into(),
+                    location: Some("ldaps://corp.example DC=corp".into()),
+                    last_attempt_at: minutes_ago(1),
+                    last_success_at: minutes_ago(300),
+                    last_error: Some(
+                        "directory ldaps://corp.example is unreachable: refused".into()
+                    ),
+                    computers: 7,
+                },
+                // Configured, never attempted; the dropped source is not shown.
+                DirectorySourceRow {
+                    name: "new".into(),
+                    location: None,
+                    last_attempt_at: None,
+                    last_success_at: None,
+                    last_error: None,
+                    computers: 0,
+                },
+            ]
+        );
+    }
+
+    #[test]
+    fn every_directory_report_downloads_every_row_with_a_header() {
+        let v = directory_view();
+        let csv = |name: &str| directory_csv(&v, name).unwrap_or_else(|| panic!("{name}"));
+        let rows = |rows: &[&[&str]]| -> Vec<Vec<String>> {
+            rows.iter()
+                .map(|r| r.iter().map(|&x| x.to_owned()).collect())
+                .collect()
+        };
+        let logon = "2026-12-03T06:00:00Z";
+        let checked = "2026-12-04T11:50:00Z";
+        let db3 = format!("CN=DB-3,{DB}");
+        assert_eq!(
+            csv("directory-unmanaged"),
+            rows(&[
+                &[
+                    "name",
+                    "dns_host_name",
+                    "ou",
+                    "os",
+                    "os_version",
+                    "last_logon",
+                    "disabled",
+                    "dn"
+                ],
+                &[
+                    "DB-3",
+                    "",
+                    DB,
+                    "Debian GNU/Linux",
+                    "12",
+                    logon,
+                    "false",
+                    &db3
+                ],
+                &[
+                    "DB-3",
+                    "",
+                    "OU=Old,DC=corp,DC=example",
+                    "Debian GNU/Linux",
+                    "12",
+                    logon,
+                    "false",
+                    "CN=DB-3,OU=Old,DC=corp,DC=example"
+                ],
+                &[
+                    "KIOSK-9",
+                    "kiosk-9.example",
+                    "OU=Kiosks,DC=corp,DC=example",
+                    "Windows 10 Enterprise",
+                    "10.0 (19045)",
+                    "",
+                    "false",
+                    "CN=KIOSK-9,OU=Kiosks,DC=corp,DC=example"
+                ],
+            ])
+        );
+        assert_eq!(
+            csv("directory-without-object"),
+            rows(&[
+                &["machine", "hostname", "last_check_in"],
+                &["m-3", "db-3.example", checked],
+                &["m-6", "db-6.example", checked],
+            ])
+        );
+        assert_eq!(
+            csv("compliance-by-ou"),
+            rows(&[
+                &["ou", "machines", "compliant", "percent"],
+                &[DB, "2", "1", "50"],
+                &[WEB, "2", "2", "100"],
+            ])
+        );
+        let db4 = format!("CN=DB-4,{DB}");
+        assert_eq!(
+            csv("directory-disabled-checking-in"),
+            rows(&[
+                &["machine", "hostname", "last_check_in", "dn"],
+                &["m-4", "db-4.example", checked, &db4],
+            ])
+        );
+        for name in DIRECTORY_REPORTS {
+            assert!(
+                !REPORTS.contains(&name),
+                "{name} is one name for one report"
+            );
+        }
+        assert_eq!(directory_csv(&v, "trend"), None, "not a directory report");
     }
 }

@@ -21,7 +21,7 @@ pub const JS: &str = include_str!("static/console.js");
 pub const FAVICON: &str = include_str!("static/favicon.svg");
 
 /// Every template, by name.
-pub const TEMPLATES: [(&str, &str); 13] = [
+pub const TEMPLATES: [(&str, &str); 14] = [
     ("layout.html", include_str!("templates/layout.html")),
     ("macros.html", include_str!("templates/macros.html")),
     ("error.html", include_str!("templates/error.html")),
@@ -34,6 +34,7 @@ pub const TEMPLATES: [(&str, &str); 13] = [
     ("rollouts.html", include_str!("templates/rollouts.html")),
     ("exclusions.html", include_str!("templates/exclusions.html")),
     ("reports.html", include_str!("templates/reports.html")),
+    ("directory.html", include_str!("templates/directory.html")),
     ("audit.html", include_str!("templates/audit.html")),
 ];
 
@@ -236,6 +237,9 @@ pub fn render<T: Serialize>(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::console::pages::{DIRECTORY_REPORTS, directory};
+    use crate::console::view::directory_tests::directory_view;
+    use crate::store::DirectorySourceState;
 
     #[test]
     fn every_template_compiles() {
@@ -279,6 +283,67 @@ mod tests {
             ),
             "in 2 d"
         );
+    }
+
+    fn directory_page(v: &View, sources: &[&str], stored: Vec<DirectorySourceState>) -> String {
+        let configured: Vec<String> = sources.iter().map(|&s| s.to_owned()).collect();
+        let model = directory(v, &configured, stored, &Default::default()).expect("the model");
+        render("directory.html", "Directory", "directory", v, &model).expect("renders")
+    }
+
+    #[test]
+    fn the_directory_page_shows_a_failed_sources_error_its_listings_and_their_downloads() {
+        let v = directory_view();
+        let stored = vec![DirectorySourceState {
+            name: "corp".into(),
+            location: "ldaps://dc1.corp.example DC=corp,DC=example".into(),
+            last_attempt_at: Some(v.now),
+            last_success_at: Some(v.now - jiff::SignedDuration::from_hours(5)),
+            last_error: Some("directory ldaps://dc1.corp.example is unreachable: <refused>".into()),
+            computers: 7,
+        }];
+        let html = directory_page(&v, &["corp"], stored);
+        assert!(
+            html.contains("dc1.corp.example is unreachable: &lt;refused&gt;"),
+            "the error, as text: {html}"
+        );
+        assert!(
+            html.contains("aria-current=\"page\">Directory</a>"),
+            "{html}"
+        );
+        assert!(!html.contains("No directory is configured"));
+        // One row of each listing, and its CSV.
+        for shown in [
+            "KIOSK-9",
+            "db-6.example",
+            "db-4.example",
+            "OU=Web,OU=Servers",
+        ] {
+            assert!(html.contains(shown), "{shown}: {html}");
+        }
+        for report in DIRECTORY_REPORTS {
+            assert!(
+                html.contains(&format!("&#x2f;reports&#x2f;{report}.csv")),
+                "{report}: {html}"
+            );
+        }
+        assert!(
+            html.contains(r#"<span class="n" id="unmanaged-count">3</span>"#),
+            "{html}"
+        );
+    }
+
+    #[test]
+    fn without_a_directory_the_page_says_how_to_configure_one() {
+        let v = View::empty("2026-12-04T12:00:00Z".parse().expect("instant"));
+        let html = directory_page(&v, &[], Vec::new());
+        assert!(html.contains("No directory is configured"), "{html}");
+        assert!(html.contains("spec.directory.sources"), "{html}");
+        assert!(!html.contains("Computers without an agent"), "{html}");
+        // A configured source that has not synced is not a missing configuration.
+        let html = directory_page(&v, &["corp"], Vec::new());
+        assert!(!html.contains("No directory is configured"), "{html}");
+        assert!(html.contains("not synced yet"), "{html}");
     }
 
     #[test]

@@ -7,6 +7,7 @@
 //!      machines (fleet order)  ─┐
 //!      entries (shared lists) ──┼─▶ drift rows: (machine, entry) for every pair that differs from the plan
 //!      patches, rings, rollouts, exclusions, software findings, compliance
+//!  directory computers ─match_computers─▶ directory report (unmanaged, no object, by OU, disabled)
 //! ```
 //!
 //! Pure: no IO and no clock. Machines that share one list of patch states in
@@ -17,9 +18,11 @@
 use std::collections::{BTreeMap, HashMap};
 use std::ops::Range;
 
+use crate::directory::DirectoryComputer;
+
 use fixpoint_core::catalog::Catalog;
 use fixpoint_core::fleet::{Fleet, Outcome};
-use fixpoint_core::plan::{self, Compliance, Hold, Plan, Planner, SoftwareFinding, State};
+use fixpoint_core::plan::{self, Compliance, Hold, Plan, Planner, SoftwareFinding, State, Tally};
 use fixpoint_core::policy::PolicySet;
 use fixpoint_core::rating::Severity;
 use jiff::{SignedDuration, Timestamp};
@@ -46,6 +49,9 @@ pub struct Inputs<'a> {
     /// The planner that made `plan`: it knows which patches each distinct
     /// inventory has installed (the plan's lists leave them out).
     pub planner: &'a Planner<'a>,
+    /// The computers of the configured directory sources (empty without any);
+    /// the fleet's machines already carry the facts of those they match.
+    pub directory: &'a [DirectoryComputer],
 }
 
 impl std::fmt::Debug for Inputs<'_> {
@@ -364,6 +370,138 @@ pub struct Remediation {
     pub mean_hours: f64,
 }
 
+/// A directory computer that matches no enrolled machine.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct UnmanagedComputer {
+    pub name: String,
+    pub dns_host_name: Option<String>,
+    /// The OU (or container) it is in.
+    pub ou: String,
+    pub os: Option<String>,
+    pub os_version: Option<String>,
+    pub last_logon: Option<Timestamp>,
+    pub disabled: bool,
+    /// Its distinguished name: two computers may share a name.
+    pub dn: String,
+}
+
+/// A machine that checks in although its directory computer is disabled.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DisabledCheckingIn {
+    /// The machine, by position in [`View::machines`].
+    pub machine: u32,
+    /// The computer's distinguished name.
+    pub dn: String,
+}
+
+/// The directory against the fleet, computed once per pass from one run of
+/// [`crate::directory::match_computers`] (the matching that gave the machines
+/// their directory facts), so that the page costs nothing per request.
+#[derive(Debug, Clone, Default)]
+pub struct DirectoryReport {
+    /// Whether any directory computer was given: a source is configured and
+    /// has synced.
+    pub configured: bool,
+    /// Directory computers, of every configured source.
+    pub computers: usize,
+    /// Machines matched to a computer.
+    pub matched: usize,
+    /// Computers no enrolled machine matches, by name (ignoring case), then DN.
+    pub unmanaged: Vec<UnmanagedComputer>,
+    /// Machines that match no computer, by position in [`View::machines`], in
+    /// host name order.
+    pub without_object: Vec<u32>,
+    /// Machines with a directory OU and how many of them are compliant, by OU
+    /// (compliant as in [`Compliance::by_group`]).
+    pub by_ou: BTreeMap<String, Tally>,
+    /// Matched machines whose computer is disabled and that are not stale,
+    /// in host name order.
+    pub disabled_checking_in: Vec<DisabledCheckingIn>,
+}
+
+impl DirectoryReport {
+    fn build(
+        computers: &[DirectoryComputer],
+        machines: &[MachineRow],
+        by_hostname: &[u32],
+    ) -> Self {
+        let matched = crate::directory::match_computers(
+            computers,
+            machines
+                .iter()
+                .map(|m| (m.id.as_str(), m.hostname.as_str())),
+        );
+        // Computers are told apart by identity: two may share every field.
+        let taken: std::collections::HashSet<*const DirectoryComputer> =
+            matched.values().map(|c| std::ptr::from_ref(*c)).collect();
+        let mut unmanaged: Vec<&DirectoryComputer> = computers
+            .iter()
+            .filter(|c| !taken.contains(&std::ptr::from_ref(*c)))
+            .collect();
+        // By name ignoring case (directories differ in how they spell it),
+        // compared without allocating.
+        unmanaged.sort_by(|a, b| {
+            folded(&a.name)
+                .cmp(folded(&b.name))
+                .then_with(|| a.name.cmp(&b.name))
+                .then_with(|| a.dn.cmp(&b.dn))
+        });
+        let mut without_object = Vec::new();
+        let mut disabled_checking_in = Vec::new();
+        for &i in by_hostname {
+            let m = &machines[i as usize];
+            match matched.get(m.id.as_str()) {
+                None => without_object.push(i),
+                // Not stale, and checked in at all: a machine that never
+                // checked in is not stale either, yet it does not check in.
+                Some(c) if c.disabled && !m.stale && m.last_check_in.is_some() => {
+                    disabled_checking_in.push(DisabledCheckingIn {
+                        machine: i,
+                        dn: c.dn.clone(),
+                    });
+                }
+                Some(_) => {}
+            }
+        }
+        let mut by_ou: BTreeMap<String, Tally> = BTreeMap::new();
+        for m in machines {
+            let Some(ou) = &m.ou else {
+                continue;
+            };
+            let count = |t: &mut Tally| {
+                t.total += 1;
+                t.compliant += usize::from(m.compliant);
+            };
+            match by_ou.get_mut(ou) {
+                Some(t) => count(t),
+                None => count(by_ou.entry(ou.clone()).or_default()),
+            }
+        }
+        DirectoryReport {
+            configured: !computers.is_empty(),
+            computers: computers.len(),
+            matched: matched.len(),
+            unmanaged: unmanaged
+                .into_iter()
+                .map(|c| UnmanagedComputer {
+                    name: c.name.clone(),
+                    dns_host_name: c.dns_host_name.clone(),
+                    ou: c.ou.clone(),
+                    os: c.os.clone(),
+                    os_version: c.os_version.clone(),
+                    last_logon: c.last_logon,
+                    disabled: c.disabled,
+                    dn: c.dn.clone(),
+                })
+                .collect(),
+            without_object,
+            by_ou,
+            disabled_checking_in,
+        }
+    }
+}
+
 /// Everything the console shows, as of one plan.
 #[derive(Debug, Clone)]
 pub struct View {
@@ -389,6 +527,8 @@ pub struct View {
     pub compliance: Compliance,
     pub totals: Totals,
     pub remediation: Vec<Remediation>,
+    /// The directory against the fleet.
+    pub directory: DirectoryReport,
 }
 
 /// A patch's age bucket, as [`Compliance::by_age`] names them.
@@ -434,6 +574,7 @@ impl View {
             compliance: Compliance::default(),
             totals: Totals::default(),
             remediation: Vec::new(),
+            directory: DirectoryReport::default(),
         }
     }
 
@@ -577,6 +718,7 @@ impl<'a> Builder<'a> {
             activity,
             interval,
             revision,
+            directory,
             ..
         } = self.i;
         let now = plan.now;
@@ -927,6 +1069,8 @@ impl<'a> Builder<'a> {
             })
             .collect();
 
+        let directory = DirectoryReport::build(directory, &machines, &by_hostname);
+
         let mut sorted: Vec<u32> = (0..to_u32(self.patches.len())).collect();
         sorted.sort_by(|a, b| {
             self.patches[*a as usize]
@@ -956,6 +1100,7 @@ impl<'a> Builder<'a> {
             compliance: plan.compliance.clone(),
             totals,
             remediation,
+            directory,
         }
     }
 }
@@ -965,12 +1110,17 @@ fn list_identity<T>(list: &std::sync::Arc<[T]>) -> *const () {
     std::sync::Arc::as_ptr(list).cast::<()>()
 }
 
+/// A name's characters in lower case, to compare names ignoring case.
+fn folded(name: &str) -> impl Iterator<Item = char> + '_ {
+    name.chars().flat_map(char::to_lowercase)
+}
+
 fn to_u32(n: usize) -> u32 {
     u32::try_from(n).unwrap_or(u32::MAX)
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use fixpoint_core::catalog::{Advisory, Catalog, Platform};
     use fixpoint_core::fleet::{DirectoryFacts, InstalledPackage, Inventory, Machine, OsFacts};
 
@@ -1012,7 +1162,7 @@ spec:
   absent: [{package: telnetd}]
 "#;
 
-    fn now() -> Timestamp {
+    pub(crate) fn now() -> Timestamp {
         "2026-12-04T12:00:00Z".parse().expect("instant")
     }
 
@@ -1050,7 +1200,7 @@ spec:
     /// Five machines lacking the curl fix (two web, excluded; three db), one
     /// db machine with telnetd as well, one db machine silent for 4 hours,
     /// and one db machine with the fix.
-    fn world() -> (PolicySet, Catalog, Fleet, HashMap<String, Activity>) {
+    pub(crate) fn world() -> (PolicySet, Catalog, Fleet, HashMap<String, Activity>) {
         let checked = fixpoint_core::policy::check([("p.yaml", POLICY.as_bytes())], now());
         assert!(!checked.has_errors(), "{:#?}", checked.diagnostics);
         let old = InstalledPackage::new("curl", "amd64", "7.88.1-10+deb12u4");
@@ -1105,6 +1255,7 @@ spec:
             interval: SignedDuration::from_mins(90),
             revision: "r1",
             planner: &planner,
+            directory: &[],
         });
         assert_eq!(v.totals.machines, 6);
         // Stale: silent for more than two intervals (3 h): machine 5 only.
@@ -1146,5 +1297,244 @@ spec:
         );
         let ring = &v.rings[0];
         assert_eq!((ring.key.as_str(), ring.machines), ("default/everyone", 6));
+    }
+}
+
+#[cfg(test)]
+pub(crate) mod directory_tests {
+    //! The directory report, on the world of [`super::tests`] and a directory
+    //! that knows some of its machines.
+
+    use fixpoint_core::plan::Planner;
+
+    use super::tests::{now, world};
+    use super::*;
+
+    const WEB: &str = "OU=Web,OU=Servers,DC=corp,DC=example";
+    const DB: &str = "OU=Db,OU=Servers,DC=corp,DC=example";
+    const OLD: &str = "OU=Old,DC=corp,DC=example";
+    const KIOSKS: &str = "OU=Kiosks,DC=corp,DC=example";
+
+    fn computer(name: &str, dns: Option<&str>, ou: &str) -> DirectoryComputer {
+        DirectoryComputer {
+            dn: format!("CN={name},{ou}"),
+            name: name.to_owned(),
+            dns_host_name: dns.map(str::to_owned),
+            os: Some("Debian GNU/Linux".into()),
+            os_version: Some("12".into()),
+            ou: ou.to_owned(),
+            groups: vec!["CN=Patch-Pilot,OU=Groups,DC=corp,DC=example".into()],
+            last_logon: Some(now() - SignedDuration::from_hours(30)),
+            disabled: false,
+        }
+    }
+
+    /// The world's machines (`web-1.example` … `db-6.example`; m-5 stale, m-4
+    /// not compliant) against seven computers: WEB-1 matches m-1 by its DNS
+    /// name (spelled otherwise), WEB-2 matches m-2 by its short name, KIOSK-9
+    /// matches nothing, DB-4 and DB-5 are disabled (m-4 checks in, m-5 is
+    /// stale), and two DB-3 share a name, so m-3 matches neither. m-6 has no
+    /// computer at all.
+    pub(crate) fn directory() -> Vec<DirectoryComputer> {
+        let mut kiosk = computer("KIOSK-9", Some("kiosk-9.example"), KIOSKS);
+        kiosk.os = Some("Windows 10 Enterprise".into());
+        kiosk.os_version = Some("10.0 (19045)".into());
+        kiosk.last_logon = None;
+        let mut db4 = computer("DB-4", Some("db-4.example"), DB);
+        db4.disabled = true;
+        let mut db5 = computer("DB-5", Some("db-5.example"), DB);
+        db5.disabled = true;
+        vec![
+            computer("WEB-1", Some("WEB-1.Example."), WEB),
+            kiosk,
+            computer("DB-3", None, OLD),
+            computer("WEB-2", None, WEB),
+            db4,
+            computer("DB-3", None, DB),
+            db5,
+        ]
+    }
+
+    /// The view of the world with `computers`, their facts on the machines
+    /// as the reconcile pass puts them there.
+    pub(crate) fn view_with(computers: &[DirectoryComputer]) -> View {
+        let (policy, catalog, mut fleet, activity) = world();
+        for (id, facts) in crate::directory::facts_by_machine(computers, fleet.machines()) {
+            fleet
+                .set_directory(&id, facts)
+                .expect("a machine of the fleet");
+        }
+        let mut planner = Planner::new(&policy, &catalog);
+        let plan = planner.plan(&fleet, now());
+        View::build(Inputs {
+            plan: &plan,
+            policy: &policy,
+            catalog: &catalog,
+            fleet: &fleet,
+            activity: &activity,
+            interval: SignedDuration::from_mins(90),
+            revision: "r1",
+            planner: &planner,
+            directory: computers,
+        })
+    }
+
+    /// The view of the world with [`directory`].
+    pub(crate) fn directory_view() -> View {
+        view_with(&directory())
+    }
+
+    fn hosts(v: &View, machines: &[u32]) -> Vec<String> {
+        machines
+            .iter()
+            .map(|&i| v.machines[i as usize].hostname.clone())
+            .collect()
+    }
+
+    #[test]
+    fn without_computers_the_directory_is_not_configured_and_reports_nothing() {
+        let v = view_with(&[]);
+        let d = &v.directory;
+        assert!(!d.configured);
+        assert_eq!((d.computers, d.matched), (0, 0));
+        assert!(d.unmanaged.is_empty());
+        assert!(d.by_ou.is_empty(), "no machine has an OU");
+        assert!(d.disabled_checking_in.is_empty());
+        // Every machine lacks a directory object, though nobody asked.
+        assert_eq!(d.without_object.len(), 6);
+    }
+
+    #[test]
+    fn computers_no_machine_matches_are_unmanaged_by_name_and_a_shared_name_matches_neither() {
+        let v = directory_view();
+        let d = &v.directory;
+        assert!(d.configured);
+        assert_eq!((d.computers, d.matched), (7, 4), "m-1, m-2, m-4, m-5");
+        let unmanaged: Vec<(&str, &str)> = d
+            .unmanaged
+            .iter()
+            .map(|c| (c.name.as_str(), c.dn.as_str()))
+            .collect();
+        assert_eq!(
+            unmanaged,
+            [
+                ("DB-3", "CN=DB-3,OU=Db,OU=Servers,DC=corp,DC=example"),
+                ("DB-3", "CN=DB-3,OU=Old,DC=corp,DC=example"),
+                ("KIOSK-9", "CN=KIOSK-9,OU=Kiosks,DC=corp,DC=example"),
+            ]
+        );
+        assert_eq!(
+            d.unmanaged[2],
+            UnmanagedComputer {
+                name: "KIOSK-9".into(),
+                dns_host_name: Some("kiosk-9.example".into()),
+                ou: KIOSKS.into(),
+                os: Some("Windows 10 Enterprise".into()),
+                os_version: Some("10.0 (19045)".into()),
+                last_logon: None,
+                disabled: false,
+                dn: format!("CN=KIOSK-9,{KIOSKS}"),
+            }
+        );
+    }
+
+    #[test]
+    fn unmanaged_computers_sort_by_name_ignoring_case() {
+        let computers = [
+            computer("zeta", None, OLD),
+            computer("Alpha", None, OLD),
+            computer("beta", None, OLD),
+        ];
+        let v = view_with(&computers);
+        let names: Vec<&str> = v
+            .directory
+            .unmanaged
+            .iter()
+            .map(|c| c.name.as_str())
+            .collect();
+        assert_eq!(names, ["Alpha", "beta", "zeta"]);
+    }
+
+    #[test]
+    fn machines_without_a_directory_object_are_listed_by_host_name() {
+        let v = directory_view();
+        // m-3's name is shared by two computers: no match, so no object either.
+        assert_eq!(
+            hosts(&v, &v.directory.without_object),
+            ["db-3.example", "db-6.example"]
+        );
+    }
+
+    #[test]
+    fn compliance_by_ou_counts_the_machines_with_an_ou_as_compliance_by_group_does() {
+        let v = directory_view();
+        let by_ou: Vec<(&str, usize, usize)> = v
+            .directory
+            .by_ou
+            .iter()
+            .map(|(ou, t)| (ou.as_str(), t.total, t.compliant))
+            .collect();
+        // m-4 (telnetd) is not compliant; stale m-5 counts as the plan counts it.
+        assert_eq!(by_ou, [(DB, 2, 1), (WEB, 2, 2)]);
+        assert_eq!(
+            v.machine("m-4").map(|m| m.compliant),
+            Some(false),
+            "the plan's notion of compliant"
+        );
+        // The web OU holds the machines of the web group: the plan's own
+        // report by group tallies them alike.
+        assert_eq!(
+            v.compliance.by_group.get("web"),
+            v.directory.by_ou.get(WEB),
+            "{:?}",
+            v.compliance.by_group
+        );
+    }
+
+    #[test]
+    fn a_disabled_computer_is_reported_while_its_machine_still_checks_in() {
+        let v = directory_view();
+        let d = &v.directory;
+        // DB-5's machine (m-5) is stale: silent for 4 h, more than two intervals.
+        assert!(v.machine("m-5").is_some_and(|m| m.stale));
+        assert_eq!(
+            d.disabled_checking_in,
+            [DisabledCheckingIn {
+                machine: v.by_id["m-4"],
+                dn: format!("CN=DB-4,{DB}"),
+            }]
+        );
+    }
+
+    #[test]
+    fn a_disabled_computer_whose_machine_never_checked_in_is_not_reported() {
+        let (policy, catalog, mut fleet, mut activity) = world();
+        let computers = directory();
+        for (id, facts) in crate::directory::facts_by_machine(&computers, fleet.machines()) {
+            fleet
+                .set_directory(&id, facts)
+                .expect("a machine of the fleet");
+        }
+        activity.insert(
+            "m-4".into(),
+            Activity {
+                enrolled_at: now() - SignedDuration::from_hours(1),
+                last_check_in: None,
+            },
+        );
+        let mut planner = Planner::new(&policy, &catalog);
+        let plan = planner.plan(&fleet, now());
+        let v = View::build(Inputs {
+            plan: &plan,
+            policy: &policy,
+            catalog: &catalog,
+            fleet: &fleet,
+            activity: &activity,
+            interval: SignedDuration::from_mins(90),
+            revision: "r1",
+            planner: &planner,
+            directory: &computers,
+        });
+        assert!(v.directory.disabled_checking_in.is_empty());
     }
 }

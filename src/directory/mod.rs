@@ -15,6 +15,10 @@
 //!
 //! The bind password is read from a file or an environment variable at each sync, held in a
 //! [`Secret`] whose `Debug` is redacted, and never put in an error or a log line.
+//!
+//! `ldaps://` and StartTLS check the server's certificate against the system's trusted roots,
+//! or against [`DirectoryConfig::ca_file`]: a domain's own certificate authority (AD
+//! Certificate Services, say), which the system usually does not trust.
 
 mod map;
 pub mod matching;
@@ -114,8 +118,11 @@ impl PasswordSource {
 pub struct DirectoryConfig {
     /// `ldap://host[:port]` or `ldaps://host[:port]`.
     pub url: String,
-    /// Upgrade an `ldap://` connection with StartTLS before binding.
+    /// Upgrade an `ldap://` connection with StartTLS before binding (not with `ldaps://`).
     pub starttls: bool,
+    /// PEM file of the certificate authorities that `ldaps://` or StartTLS trusts, instead of
+    /// the system's roots: the domain's own CA, typically. Read at each sync.
+    pub ca_file: Option<PathBuf>,
     pub bind_dn: String,
     pub password: PasswordSource,
     /// Where to search, e.g. `DC=corp,DC=example`.
@@ -146,6 +153,7 @@ impl DirectoryConfig {
         DirectoryConfig {
             url: url.into(),
             starttls: false,
+            ca_file: None,
             bind_dn: bind_dn.into(),
             password,
             base_dn: base_dn.into(),
@@ -164,6 +172,7 @@ impl std::fmt::Debug for DirectoryConfig {
         f.debug_struct("DirectoryConfig")
             .field("url", &self.url)
             .field("starttls", &self.starttls)
+            .field("ca_file", &self.ca_file)
             .field("bind_dn", &self.bind_dn)
             .field("password", &format_args!("<from {}>", self.password))
             .field("base_dn", &self.base_dn)

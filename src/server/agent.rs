@@ -233,13 +233,10 @@ pub async fn check_in(
             Some(Err(e)) => return error(ErrorCode::Malformed, e.to_string()),
             None => return error(ErrorCode::Malformed, "no inventory"),
         },
+        // Known in memory: no lock taken for writing, no query.
+        InventoryPayload::Unchanged { hash } if shared.fast.has_inventory(&hash) => hash,
         InventoryPayload::Unchanged { hash } => {
-            let known = if shared.fast.has_inventory(&hash) {
-                Ok(true)
-            } else {
-                shared.store.has_inventory(&hash).await
-            };
-            match known {
+            match shared.store.has_inventory(&hash).await {
                 Ok(true) => {
                     shared.fast.remember_inventory(hash.clone());
                     hash
@@ -263,8 +260,16 @@ pub async fn check_in(
         }
     };
     let machine = machine_from(&agent, &facts, hash);
-    if let Err(e) = shared.fast.check_in(machine, now).await {
-        return internal(&e);
+    match shared.fast.check_in(machine, now).await {
+        Ok(behind) => {
+            if behind {
+                shared
+                    .metrics
+                    .check_ins_written_behind
+                    .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            }
+        }
+        Err(e) => return internal(&e),
     }
     shared
         .metrics

@@ -60,6 +60,8 @@ pub enum Announcement {
     Catalog,
     /// A follower received a webhook delivery: the leader reads the policy.
     Webhook,
+    /// The leader stored a directory sync that changed computers: plan again.
+    Directory,
 }
 
 impl Announcement {
@@ -68,6 +70,7 @@ impl Announcement {
             Announcement::Policy => "policy",
             Announcement::Catalog => "catalog",
             Announcement::Webhook => "webhook",
+            Announcement::Directory => "directory",
         }
     }
 
@@ -76,6 +79,7 @@ impl Announcement {
             "policy" => Some(Announcement::Policy),
             "catalog" => Some(Announcement::Catalog),
             "webhook" => Some(Announcement::Webhook),
+            "directory" => Some(Announcement::Directory),
             _ => None,
         }
     }
@@ -94,6 +98,10 @@ pub(super) fn spawn_singletons(
             stop.clone(),
         ));
     }
+    work.spawn(super::directory_sync::sync_loop(
+        Arc::clone(shared),
+        stop.clone(),
+    ));
     if shared.staging.is_some() {
         work.spawn(super::stager::stager_loop(
             Arc::clone(shared),
@@ -251,7 +259,9 @@ pub(super) async fn listen(shared: Arc<Shared>, mut stop: watch::Receiver<bool>)
                 Ok(note) => {
                     let leading = shared.is_leader();
                     match Announcement::from_payload(note.payload()) {
-                        Some(Announcement::Policy | Announcement::Catalog) if !leading => {
+                        Some(
+                            Announcement::Policy | Announcement::Catalog | Announcement::Directory,
+                        ) if !leading => {
                             shared.wake.notify_one();
                         }
                         Some(Announcement::Webhook) if leading => shared.wake.notify_one(),
@@ -304,6 +314,7 @@ mod tests {
             Announcement::Policy,
             Announcement::Catalog,
             Announcement::Webhook,
+            Announcement::Directory,
         ] {
             assert_eq!(Announcement::from_payload(a.payload()), Some(a));
         }

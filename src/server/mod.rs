@@ -40,6 +40,7 @@ use tokio::sync::RwLock;
 mod agent;
 mod catalog_sync;
 mod checkins;
+mod directory_sync;
 mod json_body;
 mod leader;
 mod metrics;
@@ -325,8 +326,12 @@ pub async fn run(
             .unwrap_or_else(|_| "localhost".into()),
         std::process::id()
     );
+    // The check-in writer stops after the last request is answered (`writer_stop`); the
+    // background loops stop as soon as shutdown begins (`stop_rx`), so that no new
+    // reconcile pass or sync starts while requests in flight finish.
+    let (writer_stop_tx, writer_stop) = tokio::sync::watch::channel(false);
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
-    let (fast, writer) = checkins::FastPath::start(store.clone(), stop_rx.clone());
+    let (fast, writer) = checkins::FastPath::start(store.clone(), writer_stop);
     let shared = Arc::new(Shared {
         fast,
         staging,
@@ -372,6 +377,10 @@ pub async fn run(
         tasks.spawn(async move { while singletons.join_next().await.is_some() {} });
     }
     let app = router(Arc::clone(&shared));
+    let shutdown = async move {
+        shutdown.await;
+        let _ = stop_tx.send(true);
+    };
     match tls {
         Some(tls) => axum::serve(tls::Listener::new(listener, tls), app)
             .with_graceful_shutdown(shutdown)
@@ -382,8 +391,8 @@ pub async fn run(
             .await
             .context("serving HTTP")?,
     }
-    let _ = stop_tx.send(true);
     while tasks.join_next().await.is_some() {}
+    let _ = writer_stop_tx.send(true);
     // Every check-in answered is committed; the writer ends after the last.
     let _ = writer.await;
     shared.store.close().await;
@@ -500,6 +509,24 @@ pub(crate) async fn status(State(shared): State<Arc<Shared>>) -> Response {
         Err(e) => return agent::internal(&e),
     };
     value["catalog"] = serde_json::json!({ "sources": sources });
+    // Directory sources as their last syncs left them (the leader's, seen by every replica).
+    let directory = match shared.store.directory_sources().await {
+        Ok(states) => states,
+        Err(e) => return agent::internal(&e),
+    };
+    value["directory"] = serde_json::json!({
+        "sources": directory
+            .iter()
+            .map(|s| serde_json::json!({
+                "name": s.name,
+                "location": s.location,
+                "lastAttemptAt": s.last_attempt_at,
+                "lastSuccessAt": s.last_success_at,
+                "lastError": s.last_error,
+                "computers": s.computers,
+            }))
+            .collect::<Vec<_>>(),
+    });
     axum::Json(value).into_response()
 }
 

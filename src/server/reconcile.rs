@@ -27,7 +27,11 @@ pub(super) async fn reconcile_loop(
     loop {
         let started = Instant::now();
         set_reconciling(&shared, true).await;
-        reconcile(&shared).await;
+        // At shutdown a pass in progress is abandoned: its plan would serve no one.
+        tokio::select! {
+            () = reconcile(&shared) => {}
+            _ = stop.changed() => return,
+        }
         set_reconciling(&shared, false).await;
         let micros = u64::try_from(started.elapsed().as_micros()).unwrap_or(u64::MAX);
         shared
@@ -306,6 +310,27 @@ pub(super) async fn reconcile(shared: &Shared) {
         Ok(a) => a,
         Err(e) => return failed(shared, format!("loading check-in times: {e}")).await,
     };
+    // The computers of the directory sources the policy configures (a source dropped
+    // from the settings no longer counts, though its last sync stays stored).
+    let sources: Vec<String> = set
+        .settings()
+        .directory
+        .sources
+        .iter()
+        .map(|s| s.name.clone())
+        .collect();
+    let computers: Vec<crate::directory::DirectoryComputer> = if sources.is_empty() {
+        Vec::new()
+    } else {
+        match shared.store.directory_computers().await {
+            Ok(all) => all
+                .into_iter()
+                .filter(|(source, _)| sources.contains(source))
+                .map(|(_, c)| c)
+                .collect(),
+            Err(e) => return failed(shared, format!("loading directory computers: {e}")).await,
+        }
+    };
     // The policy of the previous plan, when this plan is of another revision:
     // the audit trail records what the change did to the plan.
     let previous = shared
@@ -321,7 +346,7 @@ pub(super) async fn reconcile(shared: &Shared) {
         .unwrap_or(jiff::SignedDuration::MAX);
     let planned_set = Arc::clone(&set);
     let planned = tokio::task::spawn_blocking(move || -> anyhow::Result<Planned> {
-        let fleet = match (&fleet_path, stored) {
+        let mut fleet = match (&fleet_path, stored) {
             (Some(path), _) => {
                 let bytes = std::fs::read(path).with_context(|| {
                     format!("cannot read the fleet snapshot {}", path.display())
@@ -332,6 +357,12 @@ pub(super) async fn reconcile(shared: &Shared) {
             (None, Some(fleet)) => fleet,
             (None, None) => Fleet::new(),
         };
+        // OU and groups from the directory, for selectors and reports.
+        for (id, facts) in crate::directory::facts_by_machine(&computers, fleet.machines()) {
+            fleet
+                .set_directory(&id, facts)
+                .context("attaching directory facts")?;
+        }
         let mut planner = plan::Planner::new(&set, &catalog);
         planner.evaluate_inventories(&fleet, planning_threads());
         let p = planner.plan(&fleet, now);
@@ -381,6 +412,7 @@ pub(super) async fn reconcile(shared: &Shared) {
             interval,
             revision: &good_revision,
             planner: &planner,
+            directory: &computers,
         });
         Ok(Planned {
             summary: PlanSummary {

@@ -261,3 +261,60 @@ fn the_enrollment_token_file_is_read_at_each_enrollment() {
     assert_eq!(enroll("first-token"), 401);
     assert_eq!(enroll("rotated-token"), 201);
 }
+
+#[test]
+fn a_check_in_that_changes_nothing_is_written_behind_and_a_change_is_committed_first() {
+    on_each_database(|db| {
+        let s = Serve::new()
+            .snapshot(false)
+            .database(&db)
+            .enrollment()
+            .start();
+        let labels = json!({"ring": "canary"});
+        let agent = s.enroll(&facts(labels.clone()));
+        let (hash, full) = web_inventory();
+        let unchanged = json!({"kind": "unchanged", "hash": hash});
+        let behind = || {
+            s.metric("fixpoint_check_ins_written_behind_total")
+                .expect("the metric")
+        };
+        // The first check-in this server sees of the machine is committed before its answer.
+        s.check_in(&agent, &facts(labels.clone()), &full);
+        assert_eq!(behind(), 0.0);
+        // The same facts and inventory again: answered before the commit, and still stored.
+        std::thread::sleep(std::time::Duration::from_millis(1100));
+        s.check_in(&agent, &facts(labels.clone()), &unchanged);
+        s.check_in(&agent, &facts(labels.clone()), &unchanged);
+        assert_eq!(behind(), 2.0);
+        let history = |min: usize| {
+            let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+            loop {
+                let (check_ins, _) = block_on(async {
+                    let store = s.open_store().await;
+                    let h = store.machine_history(&agent.id, 10).await.expect("history");
+                    store.close().await;
+                    h
+                });
+                if check_ins.len() >= min || std::time::Instant::now() > deadline {
+                    return check_ins;
+                }
+                std::thread::sleep(std::time::Duration::from_millis(100));
+            }
+        };
+        // One history row a second at most: the first, and the later two in another second
+        // (or two).
+        assert!(history(2).len() >= 2, "the unchanged check-ins are stored");
+        // A change (a new label) is committed before the answer: stored when it returns.
+        let changed = json!({"ring": "pilot"});
+        s.check_in(&agent, &facts(changed), &unchanged);
+        assert_eq!(behind(), 2.0, "a change is never written behind");
+        let fleet = block_on(async {
+            let store = s.open_store().await;
+            let f = store.fleet().await.expect("fleet");
+            store.close().await;
+            f
+        });
+        let stored = fleet.machine(&agent.id).expect("the machine");
+        assert_eq!(stored.labels.get("ring").map(String::as_str), Some("pilot"));
+    });
+}

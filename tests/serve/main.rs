@@ -27,14 +27,18 @@ mod forward_proxy;
 mod git_http;
 #[path = "../support/openapi.rs"]
 mod openapi_schema;
+#[path = "../support/slapd.rs"]
+mod slapd;
 mod support;
 
 mod agent;
 mod agent_binary;
 mod console;
 mod console_browser;
+mod console_directory;
 mod console_fleet;
 mod debian_machines;
+mod directory;
 mod durability;
 mod files;
 mod health;

@@ -10,18 +10,24 @@
 //! the loader writes (no memberof overlay): a computer lists the groups it is directly in,
 //! and a group lists the groups it is in.
 //!
-//! Without slapd the tests are skipped with a message, except with CI=true: then they fail.
-//! slapd comes from scripts/install-test-deps (packages slapd and ldap-utils); a system
-//! slapd the package may have started is not used.
+//! With [`Options::tls`] it also serves `ldaps://` on a second port and StartTLS on
+//! `ldap://`, with a certificate for `localhost` and 127.0.0.1 from a throwaway certificate
+//! authority ([`TestCa`]) that the `openssl` command makes for each server: a domain's own
+//! CA, which the system does not trust.
+//!
+//! Without slapd (or, for TLS, openssl) the tests are skipped with a message, except with
+//! CI=true: then they fail. slapd comes from scripts/install-test-deps (packages slapd and
+//! ldap-utils, and openssl); a system slapd the package may have started is not used.
 
 use std::fmt::Write as _;
-use std::net::TcpStream;
+use std::net::{TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 pub const SLAPD: &str = "/usr/sbin/slapd";
 pub const SLAPADD: &str = "/usr/sbin/slapadd";
+pub const OPENSSL: &str = "/usr/bin/openssl";
 pub const SUFFIX: &str = "DC=corp,DC=example";
 pub const ROOT_DN: &str = "CN=admin,DC=corp,DC=example";
 pub const ROOT_PASSWORD: &str = "s3cret-test-bind";
@@ -42,6 +48,10 @@ pub struct Options {
     /// A size limit for the sync account's searches without paging only
     /// (`size.prtotal=unlimited`): a paged search reads past it, a plain one stops at it.
     pub unpaged_size_limit: Option<usize>,
+    /// Serve TLS too: `ldaps://` on a second port ([`Slapd::ldaps_url`]) and StartTLS on
+    /// `ldap://`, with a certificate for `localhost` and 127.0.0.1 that a throwaway CA
+    /// ([`Slapd::ca_file`]) signed. Needs openssl: check [`missing_tls`].
+    pub tls: bool,
 }
 
 impl Default for Options {
@@ -50,6 +60,7 @@ impl Default for Options {
             computers: 3000,
             size_limit: None,
             unpaged_size_limit: None,
+            tls: false,
         }
     }
 }
@@ -57,28 +68,194 @@ impl Default for Options {
 /// Whether slapd can run here; `None` when it can, else why not. With CI=true a missing
 /// slapd panics instead.
 pub fn missing() -> Option<String> {
-    let missing = [SLAPD, SLAPADD]
+    not_installed(&[SLAPD, SLAPADD], "Debian packages slapd and ldap-utils")
+}
+
+/// Whether slapd with TLS ([`Options::tls`]) can run here: slapd, and openssl to make
+/// the certificates. Like [`missing`], it panics with CI=true.
+pub fn missing_tls() -> Option<String> {
+    missing().or_else(|| not_installed(&[OPENSSL], "Debian package openssl"))
+}
+
+fn not_installed(programs: &[&str], packages: &str) -> Option<String> {
+    let reason = programs
         .iter()
         .find(|p| !Path::new(p).exists())
-        .map(|p| format!("{p} is not installed (Debian packages slapd and ldap-utils)"));
-    if let Some(reason) = &missing
-        && std::env::var("CI").as_deref() == Ok("true")
-    {
-        panic!("slapd is required with CI=true: {reason}");
+        .map(|p| format!("{p} is not installed ({packages})"))?;
+    if std::env::var("CI").as_deref() == Ok("true") {
+        panic!("required with CI=true: {reason}");
     }
-    if let Some(reason) = &missing {
-        eprintln!("skipping: {reason}");
-    }
-    missing
+    eprintln!("skipping: {reason}");
+    Some(reason)
 }
 
 /// A running slapd; killed when dropped.
 pub struct Slapd {
     pub port: u16,
+    /// The `ldaps://` port, with [`Options::tls`].
+    pub ldaps_port: Option<u16>,
     dir: PathBuf,
     config: PathBuf,
     child: Option<Child>,
     log: PathBuf,
+    tls: Option<ServerTls>,
+}
+
+/// The server's certificate, its key, and the CA that signed it.
+struct ServerTls {
+    ca: TestCa,
+    cert: PathBuf,
+    key: PathBuf,
+}
+
+/// A throwaway certificate authority made with the `openssl` command: an EC P-256 key and
+/// a self-signed certificate valid for two days, which issues server certificates.
+#[derive(Debug, Clone)]
+pub struct TestCa {
+    /// The CA's certificate (PEM): what a client trusts.
+    pub cert: PathBuf,
+    key: PathBuf,
+    serial: PathBuf,
+    dir: PathBuf,
+}
+
+impl TestCa {
+    /// Makes a CA named `name` (its common name) in `dir`, its files named after `name`.
+    pub fn create(dir: &Path, name: &str) -> TestCa {
+        std::fs::create_dir_all(dir).expect("create the CA's directory");
+        let stem = name.to_lowercase().replace(' ', "-");
+        let ca = TestCa {
+            cert: dir.join(format!("{stem}.pem")),
+            key: private_key(&dir.join(format!("{stem}.key"))),
+            serial: dir.join(format!("{stem}.srl")),
+            dir: dir.to_owned(),
+        };
+        let config = dir.join(format!("{stem}.cnf"));
+        std::fs::write(
+            &config,
+            format!(
+                "[req]\n\
+                 distinguished_name = dn\n\
+                 x509_extensions = ca\n\
+                 prompt = no\n\
+                 [dn]\n\
+                 CN = {name}\n\
+                 [ca]\n\
+                 basicConstraints = critical, CA:TRUE\n\
+                 keyUsage = critical, keyCertSign, cRLSign\n\
+                 subjectKeyIdentifier = hash\n"
+            ),
+        )
+        .expect("write the CA's openssl configuration");
+        openssl(&[
+            "req".as_ref(),
+            "-x509".as_ref(),
+            "-new".as_ref(),
+            "-config".as_ref(),
+            config.as_os_str(),
+            "-key".as_ref(),
+            ca.key.as_os_str(),
+            "-sha256".as_ref(),
+            "-days".as_ref(),
+            "2".as_ref(),
+            "-out".as_ref(),
+            ca.cert.as_os_str(),
+        ]);
+        ca
+    }
+
+    /// A server certificate and key (PEM), files `{stem}.pem` and `{stem}.key`, for
+    /// `subject_alt_names` in openssl's syntax (`DNS:localhost`, `IP:127.0.0.1`); the first
+    /// name is also the subject's common name.
+    pub fn issue(&self, stem: &str, subject_alt_names: &[&str]) -> (PathBuf, PathBuf) {
+        let key = private_key(&self.dir.join(format!("{stem}.key")));
+        let common_name = subject_alt_names
+            .first()
+            .and_then(|n| n.split_once(':'))
+            .map_or("server", |(_, name)| name);
+        let config = self.dir.join(format!("{stem}.cnf"));
+        std::fs::write(
+            &config,
+            format!(
+                "[req]\n\
+                 distinguished_name = dn\n\
+                 prompt = no\n\
+                 [dn]\n\
+                 CN = {common_name}\n\
+                 [server]\n\
+                 basicConstraints = critical, CA:FALSE\n\
+                 keyUsage = critical, digitalSignature\n\
+                 extendedKeyUsage = serverAuth\n\
+                 subjectAltName = {names}\n\
+                 subjectKeyIdentifier = hash\n\
+                 authorityKeyIdentifier = keyid\n",
+                names = subject_alt_names.join(", "),
+            ),
+        )
+        .expect("write the server certificate's openssl configuration");
+        let request = self.dir.join(format!("{stem}.csr"));
+        openssl(&[
+            "req".as_ref(),
+            "-new".as_ref(),
+            "-config".as_ref(),
+            config.as_os_str(),
+            "-key".as_ref(),
+            key.as_os_str(),
+            "-out".as_ref(),
+            request.as_os_str(),
+        ]);
+        let cert = self.dir.join(format!("{stem}.pem"));
+        openssl(&[
+            "x509".as_ref(),
+            "-req".as_ref(),
+            "-in".as_ref(),
+            request.as_os_str(),
+            "-CA".as_ref(),
+            self.cert.as_os_str(),
+            "-CAkey".as_ref(),
+            self.key.as_os_str(),
+            "-CAserial".as_ref(),
+            self.serial.as_os_str(),
+            "-CAcreateserial".as_ref(),
+            "-sha256".as_ref(),
+            "-days".as_ref(),
+            "2".as_ref(),
+            "-extfile".as_ref(),
+            config.as_os_str(),
+            "-extensions".as_ref(),
+            "server".as_ref(),
+            "-out".as_ref(),
+            cert.as_os_str(),
+        ]);
+        (cert, key)
+    }
+}
+
+/// A new EC P-256 private key (PKCS#8 PEM) at `path`.
+fn private_key(path: &Path) -> PathBuf {
+    openssl(&[
+        "genpkey".as_ref(),
+        "-algorithm".as_ref(),
+        "EC".as_ref(),
+        "-pkeyopt".as_ref(),
+        "ec_paramgen_curve:P-256".as_ref(),
+        "-out".as_ref(),
+        path.as_os_str(),
+    ]);
+    path.to_owned()
+}
+
+fn openssl(args: &[&std::ffi::OsStr]) {
+    let output = Command::new(OPENSSL)
+        .args(args)
+        .stdin(Stdio::null())
+        .output()
+        .expect("run openssl");
+    assert!(
+        output.status.success(),
+        "openssl {args:?} failed: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
 }
 
 /// The OU (a DN) computer `i` is in: three sites, each with servers and workstations,
@@ -249,12 +426,19 @@ impl Slapd {
     pub fn start(dir: &Path, options: &Options) -> Slapd {
         let data = dir.join("data");
         std::fs::create_dir_all(&data).expect("create the slapd data directory");
+        let tls = options.tls.then(|| {
+            let ca = TestCa::create(&dir.join("tls"), "Fixpoint Test CA");
+            let (cert, key) = ca.issue("server", &["DNS:localhost", "IP:127.0.0.1"]);
+            ServerTls { ca, cert, key }
+        });
         let mut slapd = Slapd {
             port: 0,
+            ldaps_port: None,
             dir: dir.to_owned(),
             config: dir.join("slapd.conf"),
             child: None,
             log: dir.join("slapd.log"),
+            tls,
         };
         slapd.write_config(options);
         let ldif = dir.join("data.ldif");
@@ -277,6 +461,7 @@ impl Slapd {
     }
 
     /// Rewrites the configuration with `options`' limits (the data stays) and restarts.
+    /// TLS stays as [`Slapd::start`] set it.
     pub fn reconfigure(&mut self, options: &Options) {
         self.stop();
         self.write_config(options);
@@ -296,6 +481,17 @@ impl Slapd {
             // OpenLDAP's default is 500 entries a search, paged or not.
             (None, None) => format!("limits dn.exact=\"{SYNC_DN}\" size=unlimited\n"),
         };
+        // Global directives: they must come before `database`.
+        let tls = self.tls.as_ref().map_or_else(String::new, |tls| {
+            format!(
+                "TLSCACertificateFile {}\n\
+                 TLSCertificateFile {}\n\
+                 TLSCertificateKeyFile {}\n",
+                tls.ca.cert.display(),
+                tls.cert.display(),
+                tls.key.display(),
+            )
+        });
         std::fs::write(
             &self.config,
             format!(
@@ -304,6 +500,7 @@ impl Slapd {
                  include {schema}\n\
                  pidfile {dir}/slapd.pid\n\
                  argsfile {dir}/slapd.args\n\
+                 {tls}\
                  modulepath /usr/lib/ldap\n\
                  moduleload back_mdb\n\
                  database mdb\n\
@@ -322,17 +519,23 @@ impl Slapd {
         .expect("write slapd.conf");
     }
 
-    /// Starts slapd (again, after [`Slapd::stop`]) on a new free port.
+    /// Starts slapd (again, after [`Slapd::stop`]) on a new free port (two with TLS).
     pub fn restart(&mut self) {
         self.stop();
-        self.port = free_port();
+        let ports = free_ports(if self.tls.is_some() { 2 } else { 1 });
+        self.port = ports[0];
+        self.ldaps_port = ports.get(1).copied();
+        let mut listeners = format!("ldap://127.0.0.1:{}/", self.port);
+        if let Some(port) = self.ldaps_port {
+            write!(listeners, " ldaps://127.0.0.1:{port}/").expect("write");
+        }
         let child = Command::new(SLAPD)
             .arg("-d")
             .arg("0")
             .arg("-f")
             .arg(&self.config)
             .arg("-h")
-            .arg(format!("ldap://127.0.0.1:{}/", self.port))
+            .arg(listeners)
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(std::fs::File::create(&self.log).expect("create the slapd log"))
@@ -358,13 +561,15 @@ impl Slapd {
             {
                 panic!("slapd exited with {status}:\n{}", self.log());
             }
-            if TcpStream::connect(("127.0.0.1", self.port)).is_ok() {
+            let listening = |port: u16| TcpStream::connect(("127.0.0.1", port)).is_ok();
+            if listening(self.port) && self.ldaps_port.is_none_or(listening) {
                 return;
             }
             assert!(
                 Instant::now() < deadline,
-                "slapd did not listen on port {} within 20 s:\n{}",
+                "slapd did not listen on port {} (ldaps: {:?}) within 20 s:\n{}",
                 self.port,
+                self.ldaps_port,
                 self.log()
             );
             std::thread::sleep(Duration::from_millis(50));
@@ -380,6 +585,37 @@ impl Slapd {
         format!("ldap://127.0.0.1:{}", self.port)
     }
 
+    /// `ldaps://127.0.0.1:PORT`; only with [`Options::tls`].
+    pub fn ldaps_url(&self) -> String {
+        let port = self
+            .ldaps_port
+            .expect("slapd started with Options { tls: true }");
+        format!("ldaps://127.0.0.1:{port}")
+    }
+
+    /// The certificate (PEM) of the throwaway CA that signed the server's; only with
+    /// [`Options::tls`].
+    pub fn ca_file(&self) -> &Path {
+        let tls = self
+            .tls
+            .as_ref()
+            .expect("slapd started with Options { tls: true }");
+        &tls.ca.cert
+    }
+
+    /// Gives the server a new certificate from the same CA, for `subject_alt_names`
+    /// (openssl's syntax: `DNS:localhost`), and restarts it on new ports.
+    pub fn reissue_certificate(&mut self, subject_alt_names: &[&str]) {
+        let tls = self
+            .tls
+            .as_mut()
+            .expect("slapd started with Options { tls: true }");
+        let (cert, key) = tls.ca.issue("server", subject_alt_names);
+        tls.cert = cert;
+        tls.key = key;
+        self.restart();
+    }
+
     pub fn dir(&self) -> &Path {
         &self.dir
     }
@@ -393,8 +629,16 @@ impl Drop for Slapd {
 
 /// A port that was free a moment ago (slapd binds it itself).
 pub fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .expect("a free loopback port")
+    free_ports(1)[0]
+}
+
+/// `n` different ports that were free a moment ago: all held at once while they are picked.
+pub fn free_ports(n: usize) -> Vec<u16> {
+    let listeners: Vec<TcpListener> = (0..n)
+        .map(|_| TcpListener::bind("127.0.0.1:0").expect("a free loopback port"))
+        .collect();
+    listeners
+        .iter()
+        .map(|l| l.local_addr().expect("a bound listener's address").port())
+        .collect()
 }

@@ -168,9 +168,8 @@ pub struct CheckIn {
 
 /// A machine's installed packages, or only their hash when they have not
 /// changed since the agent last sent them.
-///
-/// Deserialised by hand (see the `Deserialize` impl below); the attributes
-/// here give the wire form to `Serialize` and the schema.
+// Deserialised by hand (the `Deserialize` impl below); the attributes here give the
+// wire form to `Serialize` and the schema.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, JsonSchema)]
 #[serde(
     rename_all = "camelCase",

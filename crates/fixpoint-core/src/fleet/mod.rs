@@ -279,6 +279,19 @@ impl Fleet {
         Ok(hash)
     }
 
+    /// Gives machine `id` the facts of its directory object (its OU and
+    /// groups), as the server's directory sync found them.
+    pub fn set_directory(&mut self, id: &str, facts: DirectoryFacts) -> Result<(), FleetError> {
+        let Some(&i) = self.by_id.get(id) else {
+            return Err(FleetError::InvalidMachine {
+                machine: id.to_owned(),
+                message: "no machine of the fleet has this id".into(),
+            });
+        };
+        self.machines[i].directory = facts;
+        Ok(())
+    }
+
     /// The machine with this id.
     pub fn machine(&self, id: &str) -> Option<&Machine> {
         self.by_id.get(id).and_then(|&i| self.machines.get(i))

@@ -531,6 +531,89 @@ pub struct SettingsSpec {
     /// How long history is kept.
     #[serde(default)]
     pub retention: RetentionSettings,
+    /// LDAP or Active Directory sources of computer objects: their OU and
+    /// groups become machine facts (`MachineGroup` `directory` selectors), and
+    /// the console reports the computers nobody manages.
+    #[serde(default, skip_serializing_if = "DirectorySettings::is_empty")]
+    pub directory: DirectorySettings,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct DirectorySettings {
+    /// Directories to read, each synced on its own interval by the leader.
+    #[serde(default)]
+    pub sources: Vec<DirectorySource>,
+}
+
+impl DirectorySettings {
+    pub fn is_empty(&self) -> bool {
+        self.sources.is_empty()
+    }
+}
+
+/// One LDAP directory, e.g. an Active Directory domain.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct DirectorySource {
+    /// A name for the source, shown in the console and the API.
+    pub name: String,
+    /// `ldaps://dc1.corp.example` (TLS from the start, port 636) or
+    /// `ldap://dc1.corp.example` (port 389, with `startTls` to upgrade it).
+    pub url: String,
+    /// Upgrade an `ldap://` connection with StartTLS before binding.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub start_tls: bool,
+    /// PEM file of the certificate authorities to trust for LDAPS and StartTLS,
+    /// for a domain's own CA; without it the system's roots are used.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ca_file: Option<String>,
+    /// The account to bind as, e.g. `CN=fixpoint-sync,OU=Service Accounts,DC=corp,DC=example`.
+    pub bind_dn: String,
+    /// A file on the server holding the bind password (one line), e.g. a
+    /// mounted Kubernetes secret. Exactly one of `passwordFile` and `passwordEnv`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub password_file: Option<String>,
+    /// An environment variable of the server holding the bind password.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub password_env: Option<String>,
+    /// Where to search, e.g. `DC=corp,DC=example`.
+    pub base_dn: String,
+    /// Which entries are computers. Default `(objectClass=computer)`.
+    #[serde(default = "default_computer_filter")]
+    pub filter: String,
+    /// Which entries are groups, for nested membership. Default `(objectClass=group)`.
+    #[serde(default = "default_group_filter")]
+    pub group_filter: String,
+    /// Entries per page of the paged search. Default 500 (Active Directory serves up to 1,000).
+    #[serde(default = "default_page_size")]
+    pub page_size: u32,
+    /// How often to sync. Default 1h.
+    #[serde(default = "default_directory_interval")]
+    pub interval: Duration,
+    /// Connecting, and each LDAP operation, give up after this long. Default 30s.
+    #[serde(default = "default_directory_timeout")]
+    pub timeout: Duration,
+}
+
+fn default_computer_filter() -> String {
+    "(objectClass=computer)".into()
+}
+
+fn default_group_filter() -> String {
+    "(objectClass=group)".into()
+}
+
+fn default_page_size() -> u32 {
+    500
+}
+
+fn default_directory_interval() -> Duration {
+    Duration::from_secs(3600)
+}
+
+fn default_directory_timeout() -> Duration {
+    Duration::from_secs(30)
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]

@@ -365,6 +365,75 @@ fn settings_check_sources_and_intervals() {
 }
 
 #[test]
+fn directory_sources_are_checked_field_by_field_where_they_are_written() {
+    let settings = |sources: &str| {
+        format!(
+            "apiVersion: fixpoint.dev/v1alpha1\nkind: Settings\nmetadata: {{name: s}}\nspec:\n  directory:\n    sources:\n{sources}"
+        )
+    };
+    let good = settings(
+        "      - name: corp\n        url: ldaps://dc1.corp.example\n        caFile: /etc/fixpoint/ca.pem\n        bindDn: CN=sync,DC=corp,DC=example\n        passwordFile: /run/secrets/ldap\n        baseDn: DC=corp,DC=example\n",
+    );
+    let checked = check_yaml(&good);
+    assert!(checked.diagnostics.is_empty(), "{:?}", checked.diagnostics);
+    let source = &checked.set.settings().directory.sources[0];
+    assert_eq!(source.filter, "(objectClass=computer)");
+    assert_eq!(source.group_filter, "(objectClass=group)");
+    assert_eq!(source.page_size, 500);
+    assert_eq!(source.interval, Duration::from_secs(3600));
+    assert_eq!(source.timeout, Duration::from_secs(30));
+
+    let bad = settings(concat!(
+        "      - {name: a, url: 'http://dc', bindDn: x, baseDn: y}\n",
+        "      - {name: a, url: 'ldaps://dc', startTls: true, bindDn: x, baseDn: y, passwordFile: f, passwordEnv: V}\n",
+        "      - {name: c, url: 'ldap://dc', bindDn: ' ', baseDn: y, passwordEnv: 'A=B', filter: 'objectClass=computer', pageSize: 0, interval: 30s, timeout: 0s}\n",
+        "      - {name: d, url: 'ldap://dc', caFile: /ca.pem, bindDn: x, baseDn: y, passwordFile: f}\n",
+    ));
+    let all = lines(&bad);
+    for (line, needle) in [
+        (
+            7,
+            "invalid URL `http://dc`: expected ldap://host[:port] or ldaps://host[:port]",
+        ),
+        (
+            7,
+            "a directory source needs `passwordFile` or `passwordEnv`",
+        ),
+        (8, "duplicate directory source `a`"),
+        (8, "`startTls` upgrades an ldap:// connection"),
+        (
+            8,
+            "give the bind password in `passwordFile` or `passwordEnv`, not both",
+        ),
+        (9, "`A=B` is not an environment variable name"),
+        (9, "`bindDn` is empty"),
+        (
+            9,
+            "LDAP filter `objectClass=computer` must be in parentheses",
+        ),
+        (9, "page size 0 is outside 1 to 10000"),
+        (9, "sync interval 30s is shorter than 1m"),
+        (9, "timeout 0s is shorter than 1s"),
+        (
+            10,
+            "`caFile` is for TLS: use an ldaps:// URL or `startTls: true`",
+        ),
+    ] {
+        assert!(
+            all.iter()
+                .any(|l| l.starts_with(&format!("{line}:")) && l.contains(needle)),
+            "line {line}: {needle}: {all:#?}"
+        );
+    }
+    assert!(has(
+        &settings(
+            "      - {name: a, url: 'ldap://dc', bindDn: x, baseDn: y, passwordFile: f, sizeLimit: 3}\n"
+        ),
+        "unknown field `sizeLimit`"
+    ));
+}
+
+#[test]
 fn default_settings_check_in_every_ninety_minutes() {
     let set = PolicySet::default();
     assert_eq!(

@@ -190,6 +190,144 @@ impl Validator<'_> {
 
     // ---- settings ----------------------------------------------------------------------------
 
+    fn directory_sources(&mut self, doc: &Document<SettingsSpec>) {
+        let mut seen = BTreeSet::new();
+        for (i, source) in doc.spec.directory.sources.iter().enumerate() {
+            let at = |f: &'static str| {
+                [
+                    Seg::from("spec"),
+                    "directory".into(),
+                    "sources".into(),
+                    i.into(),
+                    f.into(),
+                ]
+            };
+            if !seen.insert(source.name.as_str()) {
+                self.error(
+                    doc,
+                    &at("name"),
+                    "duplicate-name",
+                    format!("duplicate directory source `{}`", source.name),
+                );
+            }
+            let ldaps = source.url.starts_with("ldaps://");
+            if !(ldaps || source.url.starts_with("ldap://"))
+                || source.url.contains(char::is_whitespace)
+            {
+                self.error(
+                    doc,
+                    &at("url"),
+                    "invalid-url",
+                    format!(
+                        "invalid URL `{}`: expected ldap://host[:port] or ldaps://host[:port]",
+                        source.url
+                    ),
+                );
+            } else if ldaps && source.start_tls {
+                self.error(
+                    doc,
+                    &at("startTls"),
+                    "invalid-value",
+                    "`startTls` upgrades an ldap:// connection; an ldaps:// one is TLS already"
+                        .into(),
+                );
+            } else if !ldaps && !source.start_tls && source.ca_file.is_some() {
+                // Ignoring it would send the bind password in the clear while the file
+                // says TLS was meant.
+                self.error(
+                    doc,
+                    &at("caFile"),
+                    "invalid-value",
+                    "`caFile` is for TLS: use an ldaps:// URL or `startTls: true`".into(),
+                );
+            }
+            match (&source.password_file, &source.password_env) {
+                (Some(_), Some(_)) => self.error(
+                    doc,
+                    &at("passwordEnv"),
+                    "invalid-value",
+                    "give the bind password in `passwordFile` or `passwordEnv`, not both".into(),
+                ),
+                (None, None) => self.error(
+                    doc,
+                    &at("bindDn"),
+                    "incomplete-source",
+                    "a directory source needs `passwordFile` or `passwordEnv` for its bind password (an LDAP bind without one is anonymous)".into(),
+                ),
+                (Some(f), None) if f.trim().is_empty() => self.error(
+                    doc,
+                    &at("passwordFile"),
+                    "invalid-value",
+                    "`passwordFile` is empty".into(),
+                ),
+                (None, Some(v)) if v.trim().is_empty() || v.contains('=') => self.error(
+                    doc,
+                    &at("passwordEnv"),
+                    "invalid-value",
+                    format!("`{v}` is not an environment variable name"),
+                ),
+                _ => {}
+            }
+            for (field, value) in [
+                ("bindDn", &source.bind_dn),
+                ("baseDn", &source.base_dn),
+                ("filter", &source.filter),
+                ("groupFilter", &source.group_filter),
+            ] {
+                if value.trim().is_empty() {
+                    self.error(
+                        doc,
+                        &at(field),
+                        "invalid-value",
+                        format!("`{field}` is empty"),
+                    );
+                }
+            }
+            for (field, value) in [
+                ("filter", &source.filter),
+                ("groupFilter", &source.group_filter),
+            ] {
+                let v = value.trim();
+                let parenthesised = v.starts_with('(') && v.ends_with(')');
+                if !v.is_empty() && !parenthesised {
+                    self.error(
+                        doc,
+                        &at(field),
+                        "invalid-value",
+                        format!("LDAP filter `{value}` must be in parentheses, e.g. (objectClass=computer)"),
+                    );
+                }
+            }
+            if !(1..=10_000).contains(&source.page_size) {
+                self.error(
+                    doc,
+                    &at("pageSize"),
+                    "invalid-value",
+                    format!("page size {} is outside 1 to 10000", source.page_size),
+                );
+            }
+            if source.interval < Duration::from_secs(60) {
+                self.error(
+                    doc,
+                    &at("interval"),
+                    "invalid-value",
+                    format!(
+                        "sync interval {} is shorter than 1m; a directory of 100,000 computers takes longer to read",
+                        source.interval
+                    ),
+                );
+            }
+            if source.timeout < Duration::from_secs(1) {
+                self.error(
+                    doc,
+                    &at("timeout"),
+                    "invalid-value",
+                    format!("timeout {}s is shorter than 1s", source.timeout.as_secs()),
+                );
+            }
+        }
+    }
+
     fn settings(&mut self) {
         let Some(doc) = self.set.settings.first() else {
             return;
@@ -272,6 +410,7 @@ impl Validator<'_> {
                 );
             }
         }
+        self.directory_sources(doc);
         if spec.agents.check_in_interval < Duration::from_secs(60) {
             self.error(
                 doc,
