@@ -260,16 +260,8 @@ pub async fn check_in(
         }
     };
     let machine = machine_from(&agent, &facts, hash);
-    match shared.fast.check_in(machine, now).await {
-        Ok(behind) => {
-            if behind {
-                shared
-                    .metrics
-                    .check_ins_written_behind
-                    .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-            }
-        }
-        Err(e) => return internal(&e),
+    if let Err(e) = shared.fast.check_in(machine, now).await {
+        return internal(&e);
     }
     shared
         .metrics

@@ -20,8 +20,6 @@ pub(super) struct Metrics {
     /// Of the last pass, in microseconds.
     pub reconcile_micros: AtomicU64,
     pub check_ins: AtomicU64,
-    /// Check-ins that changed nothing, answered before their commit.
-    pub check_ins_written_behind: AtomicU64,
     /// Install results stored (duplicates not counted).
     pub results: AtomicU64,
     /// Requests answered 503 because the server was at its limit.
@@ -108,12 +106,6 @@ pub(super) fn render(status: &Status, m: &Metrics) -> String {
         "fixpoint_check_ins_total",
         "Agent check-ins recorded (facts and inventory stored).",
         &m.check_ins,
-    );
-    counter(
-        o,
-        "fixpoint_check_ins_written_behind_total",
-        "Check-ins that changed nothing since the machine's last commit, answered before their own commit.",
-        &m.check_ins_written_behind,
     );
     counter(
         o,

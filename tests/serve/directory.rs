@@ -114,14 +114,22 @@ fn synced_computers_become_machine_facts_selectors_and_reports_and_survive_an_ou
     assert!(slapd::disabled(7));
 
     // Planned with its facts (the next reconcile pass, a second at most here).
-    s.wait_for_within("directory facts on the machine", Duration::from_secs(60), |_| {
-        let (code, body) = s.get(&format!("/api/v1/console/machines/{}", laptop.id));
-        code == 200
-            && serde_json::from_str::<Value>(&body).is_ok()
-            && machine(&s, &web.id)["ou"].is_string()
-    });
+    s.wait_for_within(
+        "directory facts on the machine",
+        Duration::from_secs(60),
+        |_| {
+            let (code, body) = s.get(&format!("/api/v1/console/machines/{}", laptop.id));
+            code == 200
+                && serde_json::from_str::<Value>(&body).is_ok()
+                && machine(&s, &web.id)["ou"].is_string()
+        },
+    );
     let web_page = machine(&s, &web.id);
-    assert_eq!(ou_of(&web_page), Some(slapd::ou_of(0).to_lowercase()), "{web_page:#}");
+    assert_eq!(
+        ou_of(&web_page),
+        Some(slapd::ou_of(0).to_lowercase()),
+        "{web_page:#}"
+    );
     let web_groups = groups_of(&web_page);
     assert!(
         web_groups.contains(&"site1-servers".to_owned()),
@@ -132,7 +140,11 @@ fn synced_computers_become_machine_facts_selectors_and_reports_and_survive_an_ou
         "{web_groups:?}"
     );
     let db_page = machine(&s, &db.id);
-    assert_eq!(ou_of(&db_page), Some(slapd::ou_of(1).to_lowercase()), "{db_page:#}");
+    assert_eq!(
+        ou_of(&db_page),
+        Some(slapd::ou_of(1).to_lowercase()),
+        "{db_page:#}"
+    );
     let db_groups = groups_of(&db_page);
     assert!(
         !db_groups.contains(&"site1-servers".to_owned()),
@@ -196,7 +208,11 @@ fn synced_computers_become_machine_facts_selectors_and_reports_and_survive_an_ou
         v["plan"]["revision"] == revision
     });
     let web_page = machine(&s, &web.id);
-    assert_eq!(ou_of(&web_page), Some(slapd::ou_of(0).to_lowercase()), "{web_page:#}");
+    assert_eq!(
+        ou_of(&web_page),
+        Some(slapd::ou_of(0).to_lowercase()),
+        "{web_page:#}"
+    );
     assert!(groups_of(&web_page).contains(&"patch-pilots".to_owned()));
     let log = s.status().to_string();
     assert!(!log.contains(slapd::SYNC_PASSWORD));

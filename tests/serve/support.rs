@@ -269,11 +269,6 @@ impl Server {
         self.serve.policies()
     }
 
-    /// Opens the running server's database beside it (close it when done).
-    pub async fn open_store(&self) -> Store {
-        self.serve.open_store().await
-    }
-
     pub fn pid(&self) -> u32 {
         self.child.lock().expect("child lock").id()
     }
